@@ -1,0 +1,85 @@
+"""Database access: one engine per process, sessions injected, migrations run through Alembic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import Connection
+
+from app.settings import Settings
+
+__all__ = ["alembic_config", "current_revision", "head_revision", "make_engine", "migrate", "transaction"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def make_engine(settings: Settings, url: str | None = None, **kw) -> Engine:
+    """A pooled psycopg 3 engine with pre-ping (survives a database restart)."""
+    options = {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
+    return create_engine(
+        url or settings.sqlalchemy_url,
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        connect_args={**options, "application_name": "landgis"},
+        **kw,
+    )
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade (or, with a revision below the current one, downgrade) the database at ``url``."""
+    cfg = alembic_config(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        script = ScriptDirectory.from_config(cfg)
+        target = script.get_current_head() if revision == "head" else revision
+        if revision == "base" or (current and target and _is_ancestor(script, target, current)):
+            command.downgrade(cfg, revision)
+        else:
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def _is_ancestor(script: ScriptDirectory, older: str, newer: str) -> bool:
+    if older == newer:
+        return False
+    return any(rev.revision == older for rev in script.iterate_revisions(newer, "base"))
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction: committed on success, rolled back on any exception."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def ping(engine: Engine) -> dict:
+    with engine.connect() as conn:
+        postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
+        rev = current_revision(conn)
+    return {"postgis": postgis, "revision": rev, "head": head_revision()}

@@ -1,0 +1,55 @@
+"""The FastAPI application: ``create_app(settings)`` builds it, tests pass their own settings."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+
+from app import __version__
+from app.db import make_engine
+from app.errors import install_error_handlers
+from app.routers import health
+from app.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+天台县工业用地“三块地”（批而未供、供而未用、低效用地）宗地管理服务，依据天政发〔2022〕1号
+审查分割、合并与零星边角地申请。
+
+Industrial-land parcel service for Tiantai County: the "three kinds of land" register, and checks of
+lot splits, mergers and edge-plot additions against 天政发〔2022〕1号.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = make_engine(settings)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="天台县工业用地宗地服务 / Tiantai industrial-land parcel service",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app
+
+
+def get_engine(request: Request):
+    return request.app.state.engine

@@ -1,0 +1,86 @@
+"""Service settings, read from the environment (and an optional ``.env``), one object per process.
+
+``DATABASE_URL`` selects an external PostgreSQL/PostGIS server; without it the project-local
+cluster of ``landgis db up`` is used (see :mod:`app.localdb`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PROJECT_ROOT", "Settings", "get_settings", "sqlalchemy_url"]
+
+PROJECT_ROOT = Path(os.environ.get("LANDGIS_HOME") or Path(__file__).resolve().parents[1])
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Normalise ``postgres://`` / ``postgresql://`` URLs to the psycopg 3 dialect."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Settings(BaseSettings):
+    """All settings; env names are ``LANDGIS_<FIELD>`` except ``DATABASE_URL``."""
+
+    model_config = SettingsConfigDict(env_prefix="LANDGIS_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "LANDGIS_DATABASE_URL")
+    )
+    local_pg_port: int = 54329
+    local_pg_dir: Path = PROJECT_ROOT / ".pgdata"
+    local_db_name: str = "landgis"
+    local_db_user: str = "landgis"
+    jurisdiction: str = "tiantai"
+    secret_key: str = DEFAULT_SECRET
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "LANDGIS_SECRET_KEY 仍为默认值，生产模式拒绝启动 / "
+                "LANDGIS_SECRET_KEY is the default; refusing to run in production mode"
+            )
+        return self
+
+    @property
+    def uses_local_cluster(self) -> bool:
+        return not self.database_url
+
+    @property
+    def local_socket_dir(self) -> Path:
+        return self.local_pg_dir / "sock"
+
+    def url_for(self, dbname: str | None = None) -> str:
+        """The SQLAlchemy URL of the service database (or of ``dbname`` on the same server)."""
+        if self.database_url:
+            url = sqlalchemy_url(self.database_url)
+            if dbname:
+                from sqlalchemy.engine import make_url
+
+                url = make_url(url).set(database=dbname).render_as_string(hide_password=False)
+            return url
+        db = dbname or self.local_db_name
+        return f"postgresql+psycopg://{self.local_db_user}@127.0.0.1:{self.local_pg_port}/{db}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.url_for()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
