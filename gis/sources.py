@@ -1,0 +1,1136 @@
+"""Reading survey contractors' files into canonical, validated tables (no database here).
+
+:func:`read_source` takes a GeoPackage, GeoJSON, Shapefile (file, folder or zip) and returns a
+:class:`SourceData`: parcels, buildings and support land in the storage CRS with canonical column
+names, holder figures and disposal records, plus every problem found, by layer and row number.
+Rows with an ``error`` are dropped from the tables; ``warning`` rows are kept.
+
+Encoding of Shapefile DBFs: a ``.cpg`` is honoured; without one the DBF language-driver byte and a
+UTF-8 trial decode of the records decide between UTF-8 and GBK (GB18030, its superset).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from gis.attributes import (
+    BUILDING_ATTRS,
+    HOLDER_YEAR_ATTRS,
+    PARCEL_ATTRS,
+    QLXZ_CODES,
+    SUPPORT_ATTRS,
+    Attr,
+    auto_mapping,
+)
+from gis.crs import looks_zone_prefixed, parse_crs
+from gis.errors import GisInputError
+from gis.jurisdiction import Jurisdiction
+
+__all__ = ["Issue", "SourceData", "credit_code_ok", "detect_dbf_encoding", "read_source"]
+
+Severity = Literal["error", "warning"]
+GBT37346 = re.compile(r"^\d{12}[GJZ][A-Z]\d{5}$")
+CODE_OK = re.compile(r"^[0-9A-Za-z_-]{1,28}$")
+CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+FLAG_NAMES = {
+    "energy": "energy",
+    "environment": "environment",
+    "quality": "quality",
+    "safety": "safety",
+    "能耗": "energy",
+    "环保": "environment",
+    "质量": "quality",
+    "安全": "safety",
+}
+TRUE = {"是", "y", "yes", "true", "t", "1", "1.0", "√"}
+FALSE = {"否", "n", "no", "false", "f", "0", "0.0", ""}
+SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
+# A stored polygon coordinate of the storage CRS (CM 120°E) in metres; anything else is degrees or
+# another projection.
+POLYGONAL = {"Polygon", "MultiPolygon"}
+
+
+@dataclass
+class Issue:
+    """One problem in the source, with the row number as the file counts it (1-based)."""
+
+    layer: str
+    row: int | None
+    code: str
+    severity: Severity
+    message_zh: str
+    message_en: str
+    parcel_code: str | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class SourceData:
+    path: Path
+    source_crs: str | None
+    encoding: str | None
+    parcels: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    support_land: gpd.GeoDataFrame
+    holder_years: pd.DataFrame
+    disposals: pd.DataFrame
+    issues: list[Issue] = field(default_factory=list)
+    rows_read: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+
+# ---------------------------------------------------------------- layers and files
+
+
+@dataclass
+class _Layers:
+    parcels: tuple[Path, str | None]
+    buildings: tuple[Path, str | None] | None = None
+    support_land: tuple[Path, str | None] | None = None
+    holder_years: tuple[Path, str | None] | None = None
+    disposals: tuple[Path, str | None] | None = None
+
+
+def _find_sibling(folder: Path, stem: str, suffixes: Iterable[str]) -> Path | None:
+    for suffix in suffixes:
+        p = folder / f"{stem}{suffix}"
+        if p.exists():
+            return p
+    return None
+
+
+def _discover(path: Path, layer: str | None) -> _Layers:
+    if path.is_dir():
+        main = _find_sibling(path, "parcels", (".gpkg", ".shp", ".geojson", ".json", ".fgb"))
+        if main is None:
+            spatial = sorted(p for p in path.iterdir() if p.suffix.lower() in SPATIAL_SUFFIXES)
+            if len(spatial) != 1:
+                raise GisInputError(
+                    "no-parcel-layer",
+                    f"目录 {path} 中找不到宗地图层（parcels.*）",
+                    f"no parcel layer (parcels.*) found in folder {path}",
+                    status=422,
+                )
+            main = spatial[0]
+        return _discover(main, layer)
+    suffix = path.suffix.lower()
+    if suffix == ".gpkg":
+        try:
+            names = [str(n) for n, _ in pyogrio.list_layers(path)]
+        except Exception as exc:
+            raise _unreadable(path, exc) from exc
+        if layer and layer not in names:
+            raise GisInputError(
+                "no-such-layer",
+                f"GeoPackage 中没有图层 {layer}（有：{names}）",
+                f"layer {layer} not in the GeoPackage (has: {names})",
+                status=422,
+            )
+        parcel_layer = layer or ("parcels" if "parcels" in names else (names[0] if len(names) == 1 else None))
+        if parcel_layer is None:
+            raise GisInputError(
+                "no-parcel-layer",
+                f"请用 --layer 指定宗地图层（有：{names}）",
+                f"name the parcel layer with --layer (layers: {names})",
+                status=422,
+            )
+
+        def opt(name: str):
+            return (path, name) if name in names else None
+
+        return _Layers(
+            (path, parcel_layer), opt("buildings"), opt("support_land"), opt("holder_years"), opt("disposals")
+        )
+    if suffix in (".shp", ".geojson", ".json", ".fgb"):
+        layers = _Layers((path, None))
+        if path.stem.lower() == "parcels":
+            folder = path.parent
+            for name in ("buildings", "support_land"):
+                sib = _find_sibling(folder, name, (suffix, ".shp", ".geojson"))
+                if sib:
+                    setattr(layers, name, (sib, None))
+            for name in ("holder_years", "disposals"):
+                sib = _find_sibling(folder, name, (".csv", ".dbf"))
+                if sib:
+                    setattr(layers, name, (sib, None))
+        return layers
+    raise GisInputError(
+        "unsupported-format",
+        f"不支持的文件格式：{path.name}（支持 GeoPackage、GeoJSON、Shapefile、zip）",
+        f"unsupported file format: {path.name} (GeoPackage, GeoJSON, Shapefile or zip)",
+        status=415,
+    )
+
+
+def _unreadable(path: Path, exc: Exception) -> GisInputError:
+    return GisInputError(
+        "unreadable-file",
+        f"无法读取文件 {path.name}：文件损坏或格式不符（{exc}）",
+        f"cannot read {path.name}: the file is corrupt or not of its format ({exc})",
+        status=422,
+    )
+
+
+def detect_dbf_encoding(shp: Path) -> str | None:
+    """The DBF encoding of a Shapefile: ``.cpg`` if present, else LDID byte, else a UTF-8 trial."""
+    cpg = shp.with_suffix(".cpg")
+    if not cpg.exists():
+        cpg = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".cpg"), cpg)
+    if cpg.exists():
+        value = cpg.read_text(encoding="ascii", errors="ignore").strip().upper()
+        if value in ("936", "CP936", "GBK", "GB2312", "GB18030"):
+            return "GBK" if value != "GB18030" else "GB18030"
+        if value.replace("-", "") in ("UTF8", "65001"):
+            return "UTF-8"
+        return value or None
+    dbf = shp.with_suffix(".dbf")
+    if not dbf.exists():
+        return None
+    raw = dbf.read_bytes()
+    if len(raw) < 32:
+        return None
+    ldid = raw[29]
+    if ldid in (0x4D, 0x7A):
+        return "GBK"
+    header_len = int.from_bytes(raw[8:10], "little")
+    records = raw[header_len:]
+    if all(b < 0x80 for b in records):
+        return "UTF-8"
+    try:
+        records.decode("utf-8")
+        return "UTF-8"
+    except UnicodeDecodeError:
+        return "GB18030"
+
+
+def _read_table(src: tuple[Path, str | None], encoding: str | None = None) -> pd.DataFrame:
+    path, layer = src
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    kwargs = {"encoding": encoding} if encoding and path.suffix.lower() in (".dbf", ".shp") else {}
+    df = pyogrio.read_dataframe(path, layer=layer, read_geometry=False, **kwargs)
+    return pd.DataFrame(df)
+
+
+def _read_spatial(src: tuple[Path, str | None], encoding: str | None) -> gpd.GeoDataFrame:
+    path, layer = src
+    kwargs: dict = {}
+    if encoding and path.suffix.lower() == ".shp":
+        kwargs["encoding"] = encoding
+    try:
+        return pyogrio.read_dataframe(path, layer=layer, **kwargs)
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+
+
+# ---------------------------------------------------------------- values
+
+
+def _norm_str(s: pd.Series) -> pd.Series:
+    out = s.astype("object").where(s.notna(), None)
+    out = out.map(lambda v: _str_value(v))
+    return out
+
+
+def _str_value(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if np.isnan(v):
+            return None
+        if v.is_integer():
+            return str(int(v))
+    text = str(v).strip()
+    return text or None
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")
+
+
+def _norm_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates as ``datetime.date`` (or None) and a mask of values that could not be parsed."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        out = s.dt.date.astype("object").where(s.notna(), None)
+        return out, pd.Series(False, index=s.index)
+    text = _norm_str(s)
+    result = pd.Series([None] * len(s), index=s.index, dtype="object")
+    pending = text.notna()
+    for fmt in _DATE_FORMATS:
+        if not pending.any():
+            break
+        parsed = pd.to_datetime(text[pending].str.slice(0, 20), format=fmt, errors="coerce")
+        ok = parsed.notna()
+        idx = parsed.index[ok]
+        result.loc[idx] = parsed[ok].dt.date.to_numpy()
+        pending.loc[idx] = False
+    bad = pending & text.notna()
+    return result, bad
+
+
+def _norm_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64"), pd.Series(False, index=s.index)
+    text = _norm_str(s)
+    num = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+    return num.astype("float64"), num.isna() & text.notna()
+
+
+def _norm_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("object"), pd.Series(False, index=s.index)
+    text = _norm_str(s).map(lambda v: None if v is None else v.lower())
+    out = text.map(lambda v: True if v in TRUE else (False if v in FALSE else None))
+    return out, text.notna() & out.isna()
+
+
+def _split_list(v) -> list[str]:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return []
+    if isinstance(v, list | tuple | np.ndarray):
+        return [str(x).strip() for x in v if str(x).strip()]
+    return [p.strip() for p in re.split(r"[,，;；、|\s]+", str(v)) if p.strip()]
+
+
+def _norm_json(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    def parse(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return None, False
+        if isinstance(v, dict):
+            return v, False
+        text = str(v).strip()
+        if not text:
+            return None, False
+        try:
+            return json.loads(text), False
+        except ValueError:
+            return None, True
+
+    pairs = s.astype("object").map(parse)
+    return pairs.map(lambda p: p[0]), pairs.map(lambda p: p[1]).astype(bool)
+
+
+def _normalise(
+    df: pd.DataFrame, attrs: tuple[Attr, ...], layer: str, rows: pd.Series, issues: list[Issue]
+) -> pd.DataFrame:
+    """Coerce every canonical column to its kind; unparseable values become None with a warning."""
+    out = pd.DataFrame(index=df.index)
+    for attr in attrs:
+        if attr.name not in df.columns:
+            out[attr.name] = None
+            continue
+        s = df[attr.name]
+        bad = None
+        if attr.kind == "str":
+            out[attr.name] = _norm_str(s)
+        elif attr.kind == "date":
+            out[attr.name], bad = _norm_date(s)
+        elif attr.kind in ("float", "int"):
+            out[attr.name], bad = _norm_float(s)
+        elif attr.kind == "bool":
+            out[attr.name], bad = _norm_bool(s)
+        elif attr.kind == "list":
+            out[attr.name] = s.astype("object").map(_split_list)
+        elif attr.kind == "json":
+            out[attr.name], bad = _norm_json(s)
+        if bad is not None and bad.any():
+            for i in np.flatnonzero(bad.to_numpy()):
+                value = df[attr.name].iloc[i]
+                issues.append(
+                    Issue(
+                        layer,
+                        int(rows.iloc[i]),
+                        "bad-value",
+                        "warning",
+                        f"字段 {attr.name}（{attr.label_zh}）的值 {value!r} 无法识别，按空值处理",
+                        f"value {value!r} of {attr.name} is not a valid {attr.kind}; stored as empty",
+                    )
+                )
+    return out
+
+
+def _load_mapping(mapping_file: Path | None) -> dict[str, str]:
+    if mapping_file is None:
+        return {}
+    try:
+        text = mapping_file.read_bytes()
+        data = tomllib.loads(text.decode("utf-8")) if mapping_file.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise GisInputError(
+            "bad-mapping", f"字段映射文件无法读取：{exc}", f"cannot read the mapping file: {exc}", status=422
+        ) from exc
+    data = data.get("fields", data)
+    known = {a.name for a in PARCEL_ATTRS + BUILDING_ATTRS + SUPPORT_ATTRS + HOLDER_YEAR_ATTRS}
+    unknown = sorted(set(data.values()) - known)
+    if unknown:
+        raise GisInputError(
+            "bad-mapping",
+            f"映射文件中的目标字段未知：{unknown}",
+            f"unknown target fields in the mapping file: {unknown}",
+            status=422,
+        )
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _rename(df: pd.DataFrame, attrs: tuple[Attr, ...], user: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    """Rename source columns to canonical names; return the frame and the unmapped columns."""
+    cols = [c for c in df.columns if c != "geometry"]
+    mapping = auto_mapping([c for c in cols if c not in user], attrs)
+    mapping.update({k: v for k, v in user.items() if k in cols and v in {a.name for a in attrs}})
+    taken: set[str] = set()
+    final: dict[str, str] = {}
+    for col, name in mapping.items():
+        if name not in taken:
+            final[col] = name
+            taken.add(name)
+    unmapped = [c for c in cols if c not in final]
+    return df.rename(columns=final), unmapped
+
+
+# ---------------------------------------------------------------- geometry and CRS
+
+
+def _resolve_crs(
+    gdf: gpd.GeoDataFrame, declared: str | None, path: Path, jurisdiction: Jurisdiction, issues: list[Issue]
+) -> gpd.GeoDataFrame:
+    """Set or check the CRS, recognise zone-prefixed eastings, reproject to the storage CRS."""
+    storage = jurisdiction.storage_epsg
+    if declared:
+        ref = parse_crs(declared)
+        if gdf.crs is not None and not CRS.from_user_input(ref.key).equals(gdf.crs):
+            issues.append(
+                Issue(
+                    "parcels",
+                    None,
+                    "crs-overridden",
+                    "warning",
+                    f"文件声明的坐标系被 --crs {declared} 覆盖",
+                    f"the file's CRS was overridden by --crs {declared}",
+                )
+            )
+        gdf = gdf.set_crs(ref.key, allow_override=True)
+    elif gdf.crs is None:
+        raise GisInputError(
+            "no-crs",
+            f"文件 {path.name} 没有坐标系（缺少 .prj 或 crs 声明），请用 --crs 指定，如 --crs EPSG:4549",
+            f"{path.name} declares no CRS (no .prj or crs member); give one with --crs, e.g. --crs EPSG:4549",
+            status=422,
+        )
+    if len(gdf) == 0:
+        return gdf.to_crs(storage)
+    minx = float(np.nanmin(shapely.bounds(gdf.geometry.values)[:, 0]))
+    epsg = gdf.crs.to_epsg()
+    if epsg == storage and jurisdiction.zone_prefixed_epsg and looks_zone_prefixed(minx):
+        issues.append(
+            Issue(
+                "parcels",
+                None,
+                "zone-prefixed",
+                "warning",
+                f"横坐标带 40 带号前缀，按 EPSG:{jurisdiction.zone_prefixed_epsg} 处理",
+                f"eastings carry the zone prefix 40: read as EPSG:{jurisdiction.zone_prefixed_epsg}",
+            )
+        )
+        gdf = gdf.set_crs(jurisdiction.zone_prefixed_epsg, allow_override=True)
+    elif epsg == jurisdiction.zone_prefixed_epsg and minx < 1_000_000:
+        issues.append(
+            Issue(
+                "parcels",
+                None,
+                "zone-prefix-missing",
+                "warning",
+                f"声明 EPSG:{epsg} 但横坐标无带号前缀，按 EPSG:{storage} 处理",
+                f"declared EPSG:{epsg} but eastings have no zone prefix: read as EPSG:{storage}",
+            )
+        )
+        gdf = gdf.set_crs(storage, allow_override=True)
+    out = gdf.to_crs(storage)
+    _refuse_if_far_outside(gdf, out, jurisdiction, path)
+    return out
+
+
+def _refuse_if_far_outside(
+    src: gpd.GeoDataFrame, out: gpd.GeoDataFrame, jurisdiction: Jurisdiction, path: Path
+) -> None:
+    """Refuse a file whose geometry lands far from the county (wrong CRS or swapped axes)."""
+    geoms = out.geometry.values
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not ok.any():
+        return
+    outline = jurisdiction.outline_storage
+    dist = shapely.distance(outline, shapely.centroid(geoms[ok]))
+    far = ~(dist <= jurisdiction.far_outside_m)  # NaN/inf (latitude beyond 90°) counts as far
+    if far.mean() <= 0.5:
+        return
+    swapped = shapely.transform(src.geometry.values[ok], lambda c: c[:, ::-1])
+    swapped = gpd.GeoSeries(swapped, crs=src.crs).to_crs(jurisdiction.storage_epsg).values
+    swapped_dist = shapely.distance(outline, shapely.centroid(swapped))
+    if (swapped_dist <= jurisdiction.far_outside_m).mean() > 0.5:
+        raise GisInputError(
+            "axis-order-swapped",
+            f"{path.name} 的坐标落在{jurisdiction.name_zh}以外，交换 X/Y 后则位于县内："
+            "坐标轴顺序似乎颠倒（纬度/经度或北/东）",
+            f"the coordinates of {path.name} land far outside {jurisdiction.name_en} but inside with the axes "
+            "swapped: the axis order looks swapped (lat/lon or northing/easting)",
+            status=422,
+        )
+    km = float(np.median(dist)) / 1000
+    raise GisInputError(
+        "outside-jurisdiction",
+        f"{path.name} 的坐标落在{jurisdiction.name_zh}以外约 {km:.0f} 公里：坐标系是否正确？（声明为 {src.crs.name}）",
+        f"the coordinates of {path.name} land about {km:.0f} km outside {jurisdiction.name_en}: is the CRS right? "
+        f"(declared {src.crs.name})",
+        status=422,
+    )
+
+
+def _geom_problems(geoms: np.ndarray, *, polygon_only: bool) -> tuple[np.ndarray, list[tuple[int, str, str, str]]]:
+    """Row positions with unusable geometry: (position, code, zh, en); returns the usable mask too."""
+    problems: list[tuple[int, str, str, str]] = []
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(missing):
+        problems.append((i, "empty-geometry", "几何为空", "empty or missing geometry"))
+    present = ~missing
+    types = np.array(shapely.get_type_id(geoms))
+    poly = np.isin(types, (3, 6))
+    for i in np.flatnonzero(present & ~poly):
+        problems.append(
+            (
+                i,
+                "not-polygon",
+                f"几何类型不是面（{shapely.get_type_id(geoms[i])}）",
+                f"geometry is not a polygon ({geoms[i].geom_type})",
+            )
+        )
+    candidates = present & poly
+    valid = np.zeros(len(geoms), dtype=bool)
+    valid[candidates] = shapely.is_valid(geoms[candidates])
+    for i in np.flatnonzero(candidates & ~valid):
+        reason = shapely.is_valid_reason(geoms[i])
+        problems.append(
+            (i, "invalid-geometry", f"几何无效：{_reason_zh(reason)}（{reason}）", f"invalid geometry: {reason}")
+        )
+    ok = candidates & valid
+    if polygon_only:
+        multi = ok & (types == 6)
+        counts = np.zeros(len(geoms), dtype=int)
+        counts[multi] = shapely.get_num_geometries(geoms[multi])
+        for i in np.flatnonzero(multi & (counts > 1)):
+            problems.append((i, "multipart", "应为单个面，却有多个部分", "must be one polygon but has several parts"))
+            ok[i] = False
+    return ok, problems
+
+
+def _reason_zh(reason: str) -> str:
+    for en, zh in (
+        ("Self-intersection", "自相交"),
+        ("Ring Self-intersection", "环自相交"),
+        ("Too few points", "点数过少"),
+        ("Hole lies outside shell", "洞在外环之外"),
+        ("Nested shells", "外环嵌套"),
+        ("Interior is disconnected", "内部不连通"),
+        ("Invalid Coordinate", "坐标无效"),
+    ):
+        if reason.startswith(en):
+            return zh
+    return "拓扑错误"
+
+
+def _to_multipolygons(geoms: np.ndarray) -> np.ndarray:
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    return shapely.multipolygons(parts, indices=index)
+
+
+def _to_polygons(geoms: np.ndarray) -> np.ndarray:
+    single = shapely.get_type_id(geoms) == 6
+    out = geoms.copy()
+    out[single] = shapely.get_geometry(geoms[single], 0)
+    return out
+
+
+def _overlapping_pairs(geoms: np.ndarray, min_area: float) -> list[tuple[int, int, float]]:
+    """Pairs (i < j) whose interiors overlap by more than ``min_area`` m².
+
+    Candidates come from the STRtree; pairs whose bounding boxes overlap by no more than
+    ``min_area`` cannot overlap by more and are dropped before any exact intersection.
+    """
+    if len(geoms) < 2:
+        return []
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms)
+    keep = left < right
+    left, right = left[keep], right[keep]
+    b = shapely.bounds(geoms)
+    w = np.minimum(b[left, 2], b[right, 2]) - np.maximum(b[left, 0], b[right, 0])
+    h = np.minimum(b[left, 3], b[right, 3]) - np.maximum(b[left, 1], b[right, 1])
+    cand = (w > 0) & (h > 0) & (w * h > min_area)
+    left, right = left[cand], right[cand]
+    if len(left) == 0:
+        return []
+    areas = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    hit = areas > min_area
+    return [(int(i), int(j), float(a)) for i, j, a in zip(left[hit], right[hit], areas[hit], strict=True)]
+
+
+# ---------------------------------------------------------------- validation
+
+
+def credit_code_ok(code: str) -> bool:
+    """GB 32100-2015 unified social credit code: format and check digit."""
+    if not CREDIT_CODE.match(code):
+        return False
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+    total = sum(alphabet.index(c) * w for c, w in zip(code[:17], weights, strict=True))
+    return alphabet[(31 - total % 31) % 31] == code[17]
+
+
+def _apply_qlxz(df: pd.DataFrame, issues: list[Issue], rows: pd.Series) -> None:
+    col = next((c for c in df.columns if c.upper() == "QLXZ"), None)
+    if col is None:
+        return
+    codes = _norm_str(df[col])
+    for i, code in enumerate(codes):
+        if code is None:
+            continue
+        pair = QLXZ_CODES.get(code)
+        if pair is None:
+            if code[:1] in "12":
+                pair = ("国有" if code[0] == "1" else "集体", None)
+            else:
+                issues.append(
+                    Issue(
+                        "parcels",
+                        int(rows.iloc[i]),
+                        "bad-value",
+                        "warning",
+                        f"未知的权利性质代码 QLXZ={code}",
+                        f"unknown QLXZ code {code}",
+                    )
+                )
+                continue
+        idx = df.index[i]
+        if "ownership_nature" not in df.columns or pd.isna(df.at[idx, "ownership_nature"]):
+            df.loc[idx, "ownership_nature"] = pair[0]
+        if pair[1] and ("right_type" not in df.columns or pd.isna(df.at[idx, "right_type"])):
+            df.loc[idx, "right_type"] = pair[1]
+
+
+def _prepare_parcels(
+    gdf: gpd.GeoDataFrame, mapping: dict[str, str], jurisdiction: Jurisdiction, issues: list[Issue]
+) -> gpd.GeoDataFrame:
+    rows = pd.Series(np.arange(1, len(gdf) + 1), index=gdf.index)
+    df, unmapped = _rename(gdf, PARCEL_ATTRS, mapping)
+    for c in ("ownership_nature", "right_type"):
+        if c not in df.columns:
+            df[c] = None
+    _apply_qlxz(df, issues, rows)
+    unmapped = [c for c in unmapped if c.upper() != "QLXZ"]
+    out = _normalise(df, PARCEL_ATTRS, "parcels", rows, issues)
+    if unmapped:
+        extra = df[unmapped].astype("object").where(df[unmapped].notna(), None)
+        out["extra"] = [{k: _json_safe(v) for k, v in rec.items() if v is not None} for rec in extra.to_dict("records")]
+    else:
+        out["extra"] = [{} for _ in range(len(df))]
+    out["row"] = rows
+    code = out["parcel_code"]
+    long = code.notna() & (code.str.len() == 28)
+    out.loc[long, "parcel_code"] = code[long].str.slice(0, 19)
+    return gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=gdf.crs)
+
+
+def _json_safe(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+PRODUCED_BY = ("original", "split", "merge", "edge_plot")
+NON_NEGATIVE = (
+    "developed_area_m2",
+    "far_planned",
+    "far_actual",
+    "floor_area_m2",
+    "invested_wan",
+    "planned_investment_wan",
+)
+
+
+def _check_values(p: gpd.GeoDataFrame, issues: list[Issue], bad: np.ndarray) -> None:
+    """Values the register's constraints would refuse: bad enumerations and negative figures."""
+    produced = p["produced_by"]
+    wrong = produced.notna() & ~produced.isin(PRODUCED_BY)
+    for i in np.flatnonzero(wrong.to_numpy() & ~bad):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "bad-produced-by",
+                "error",
+                f"产生方式 {produced.iloc[i]!r} 无效（应为 original/split/merge/edge_plot）",
+                f"produced_by {produced.iloc[i]!r} is not one of original/split/merge/edge_plot",
+                p["parcel_code"].iloc[i],
+            )
+        )
+    bad |= wrong.to_numpy()
+    nature = p["ownership_nature"]
+    odd = nature.notna() & ~nature.isin(["国有", "集体"])
+    for i in np.flatnonzero(odd.to_numpy() & ~bad):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "bad-value",
+                "warning",
+                f"权属性质 {nature.iloc[i]!r} 应为 国有 或 集体，按空值处理",
+                f"ownership_nature {nature.iloc[i]!r} is neither 国有 nor 集体; stored as empty",
+                p["parcel_code"].iloc[i],
+            )
+        )
+    p.loc[odd, "ownership_nature"] = None
+    for col in NON_NEGATIVE:
+        neg = (p[col] < 0).to_numpy()
+        for i in np.flatnonzero(neg & ~bad):
+            issues.append(
+                Issue(
+                    "parcels",
+                    int(p["row"].iloc[i]),
+                    "bad-value",
+                    "warning",
+                    f"{col} 为负数 {p[col].iloc[i]}，按空值处理",
+                    f"{col} is negative ({p[col].iloc[i]}); stored as empty",
+                    p["parcel_code"].iloc[i],
+                )
+            )
+        p.loc[neg, col] = np.nan
+
+
+def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: list[Issue]) -> gpd.GeoDataFrame:
+    geoms = shapely.force_2d(p.geometry.values)
+    ok, problems = _geom_problems(geoms, polygon_only=False)
+    bad = ~ok
+    for i, code, zh, en in problems:
+        issues.append(Issue("parcels", int(p["row"].iloc[i]), code, "error", zh, en, p["parcel_code"].iloc[i]))
+    codes = p["parcel_code"]
+    missing = codes.isna().to_numpy()
+    for i in np.flatnonzero(missing):
+        issues.append(
+            Issue("parcels", int(p["row"].iloc[i]), "missing-code", "error", "缺少宗地代码", "missing parcel_code")
+        )
+    badfmt = codes.notna() & ~codes.fillna("").str.match(CODE_OK)
+    for i in np.flatnonzero(badfmt.to_numpy()):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "bad-code",
+                "error",
+                f"宗地代码 {codes.iloc[i]!r} 含非法字符或超过 28 位",
+                f"parcel code {codes.iloc[i]!r} has invalid characters or exceeds 28 characters",
+                codes.iloc[i],
+            )
+        )
+    nonstd = codes.notna() & ~badfmt & ~codes.fillna("").str.match(GBT37346)
+    if nonstd.any():
+        issues.append(
+            Issue(
+                "parcels",
+                None,
+                "non-standard-code",
+                "warning",
+                f"{int(nonstd.sum())} 个宗地代码不符合 GB/T 37346（按地块编号接收）",
+                f"{int(nonstd.sum())} parcel codes do not follow GB/T 37346 (accepted as local ids)",
+            )
+        )
+    bad |= missing | badfmt.to_numpy()
+    current = p["retired_on"].isna().to_numpy()
+    dup = codes.duplicated(keep=False).to_numpy() & current & ~missing
+    # a code may repeat among retired versions, but only once among current ones
+    dup &= pd.Series(codes.where(current)).duplicated(keep=False).to_numpy()
+    for i in np.flatnonzero(dup):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "duplicate-code",
+                "error",
+                f"宗地代码 {codes.iloc[i]} 在文件中重复",
+                f"parcel code {codes.iloc[i]} repeats in the file",
+                codes.iloc[i],
+            )
+        )
+    bad |= dup
+    usable = ~bad
+    pts = shapely.point_on_surface(geoms[usable])
+    inside = np.zeros(len(p), dtype=bool)
+    inside[usable] = shapely.contains_xy(jurisdiction.outline_storage, shapely.get_x(pts), shapely.get_y(pts))
+    for i in np.flatnonzero(usable & ~inside):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "outside-county",
+                "error",
+                f"宗地位于{jurisdiction.name_zh}范围以外",
+                f"parcel lies outside {jurisdiction.name_en}",
+                codes.iloc[i],
+            )
+        )
+    bad |= usable & ~inside
+    area = np.full(len(p), np.nan)
+    area[~bad] = shapely.area(geoms[~bad])
+    declared = p["declared_area_m2"].to_numpy(dtype="float64")
+    diff = np.abs(area - declared) / declared
+    for i in np.flatnonzero((~bad) & np.isfinite(diff) & (diff > 0.01)):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "area-mismatch",
+                "warning",
+                f"申报面积 {declared[i]:.2f} ㎡ 与计算面积 {area[i]:.2f} ㎡ 相差 {diff[i]:.1%}",
+                f"declared area {declared[i]:.2f} m² differs from computed {area[i]:.2f} m² by {diff[i]:.1%}",
+                codes.iloc[i],
+            )
+        )
+    _check_values(p, issues, bad)
+    credit = p["holder_credit_code"]
+    bad_credit = credit.notna() & ~credit.fillna("").map(credit_code_ok)
+    for i in np.flatnonzero(bad_credit.to_numpy() & ~bad):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "bad-credit-code",
+                "warning",
+                f"统一社会信用代码 {credit.iloc[i]} 格式或校验位错误，按未知处理",
+                f"unified social credit code {credit.iloc[i]} fails its format or check digit; ignored",
+                codes.iloc[i],
+            )
+        )
+    p.loc[bad_credit, "holder_credit_code"] = None
+    towns = p["town"]
+    unknown = towns.notna() & ~towns.isin(jurisdiction.town_names)
+    for i in np.flatnonzero(unknown.to_numpy() & ~bad):
+        issues.append(
+            Issue(
+                "parcels",
+                int(p["row"].iloc[i]),
+                "unknown-town",
+                "warning",
+                f"未知的乡镇（街道）：{towns.iloc[i]}",
+                f"unknown town: {towns.iloc[i]}",
+                codes.iloc[i],
+            )
+        )
+    cur = np.flatnonzero(~bad & current)
+    for a, b, inter in _overlapping_pairs(geoms[cur], jurisdiction.sliver_area_m2):
+        ia, ib = cur[a], cur[b]
+        for i, j in ((ia, ib), (ib, ia)):
+            issues.append(
+                Issue(
+                    "parcels",
+                    int(p["row"].iloc[i]),
+                    "overlap-in-file",
+                    "error",
+                    f"与第 {int(p['row'].iloc[j])} 行宗地 {codes.iloc[j]} 重叠 {inter:.2f} ㎡",
+                    f"overlaps row {int(p['row'].iloc[j])} ({codes.iloc[j]}) by {inter:.2f} m²",
+                    codes.iloc[i],
+                )
+            )
+            bad[i] = True
+    out = p.loc[~bad].copy()
+    out = out.set_geometry(_to_multipolygons(geoms[~bad]), crs=p.crs)
+    return out
+
+
+def _prepare_features(
+    gdf: gpd.GeoDataFrame | None,
+    attrs: tuple[Attr, ...],
+    layer: str,
+    mapping: dict[str, str],
+    parcels: gpd.GeoDataFrame,
+    skipped_codes: set[str],
+    jurisdiction: Jurisdiction,
+    issues: list[Issue],
+    path: Path,
+) -> gpd.GeoDataFrame:
+    """Buildings or support land: canonical names, valid single polygons, linked to a parcel row."""
+    cols = [a.name for a in attrs]
+    if gdf is None or len(gdf) == 0:
+        return gpd.GeoDataFrame({**{c: [] for c in cols}, "row": []}, geometry=[], crs=jurisdiction.storage_epsg)
+    if gdf.crs is None:
+        gdf = gdf.set_crs(parcels.crs)
+    gdf = gdf.to_crs(jurisdiction.storage_epsg)
+    rows = pd.Series(np.arange(1, len(gdf) + 1), index=gdf.index)
+    df, _ = _rename(gdf, attrs, mapping)
+    out = _normalise(df, attrs, layer, rows, issues)
+    out["row"] = rows
+    geoms = shapely.force_2d(gdf.geometry.values)
+    ok, problems = _geom_problems(geoms, polygon_only=True)
+    for i, code, zh, en in problems:
+        issues.append(Issue(layer, int(rows.iloc[i]), code, "error", zh, en, out["parcel_code"].iloc[i]))
+    known = set(parcels["parcel_code"])
+    link = out["parcel_code"].isin(known).to_numpy()
+    silent = out["parcel_code"].isin(skipped_codes).to_numpy()
+    for i in np.flatnonzero(ok & ~link & ~silent):
+        issues.append(
+            Issue(
+                layer,
+                int(rows.iloc[i]),
+                "orphan",
+                "error",
+                f"所属宗地 {out['parcel_code'].iloc[i]} 不在文件中",
+                f"its parcel {out['parcel_code'].iloc[i]} is not in the file",
+                out["parcel_code"].iloc[i],
+            )
+        )
+    keep = ok & link
+    if "number" in out.columns:
+        numbers = out["number"].fillna("")
+        missing_no = keep & (numbers == "").to_numpy()
+        for i in np.flatnonzero(missing_no):
+            issues.append(
+                Issue(
+                    layer,
+                    int(rows.iloc[i]),
+                    "missing-number",
+                    "error",
+                    "缺少幢号",
+                    "missing building number",
+                    out["parcel_code"].iloc[i],
+                )
+            )
+        keep &= ~missing_no
+        dup = (
+            keep
+            & out.assign(_k=keep)[keep]
+            .duplicated(["parcel_code", "number"])
+            .reindex(out.index, fill_value=False)
+            .to_numpy()
+        )
+        for i in np.flatnonzero(dup):
+            issues.append(
+                Issue(
+                    layer,
+                    int(rows.iloc[i]),
+                    "duplicate-number",
+                    "error",
+                    f"幢号 {out['number'].iloc[i]} 在宗地内重复",
+                    f"building number {out['number'].iloc[i]} repeats in its parcel",
+                    out["parcel_code"].iloc[i],
+                )
+            )
+        keep &= ~dup
+    result = gpd.GeoDataFrame(out.loc[keep].copy(), geometry=_to_polygons(geoms[keep]), crs=jurisdiction.storage_epsg)
+    # features sticking out of their parcel: kept, reported (survey data often is a little off)
+    if len(result):
+        parcel_geom = parcels.set_index("parcel_code").geometry
+        parcel_geom = parcel_geom[~parcel_geom.index.duplicated(keep="last")]
+        owners = parcel_geom.reindex(result["parcel_code"]).values
+        outside = shapely.area(shapely.difference(result.geometry.values, owners))
+        for i in np.flatnonzero(outside > jurisdiction.sliver_area_m2):
+            issues.append(
+                Issue(
+                    layer,
+                    int(result["row"].iloc[i]),
+                    "outside-parcel",
+                    "warning",
+                    f"有 {outside[i]:.2f} ㎡ 位于所属宗地之外",
+                    f"{outside[i]:.2f} m² lies outside its parcel",
+                    result["parcel_code"].iloc[i],
+                )
+            )
+    return result
+
+
+def _prepare_holder_years(df: pd.DataFrame | None, mapping: dict[str, str], issues: list[Issue]) -> pd.DataFrame:
+    cols = [a.name for a in HOLDER_YEAR_ATTRS]
+    if df is None or len(df) == 0:
+        return pd.DataFrame(columns=[*cols, "row"])
+    rows = pd.Series(np.arange(1, len(df) + 1), index=df.index)
+    # headers may be Chinese labels (CSV for Excel)
+    labels = {a.label_zh: a.name for a in HOLDER_YEAR_ATTRS}
+    df = df.rename(columns={c: labels[c] for c in df.columns if c in labels})
+    df, _ = _rename(df, HOLDER_YEAR_ATTRS, mapping)
+    out = _normalise(df, HOLDER_YEAR_ATTRS, "holder_years", rows, issues)
+    out["row"] = rows
+    bad = out["credit_code"].isna() | out["year"].isna()
+    out["rating"] = out["rating"].map(lambda r: r.upper() if isinstance(r, str) else r)
+    bad_rating = out["rating"].notna() & ~out["rating"].isin(["A", "B", "C", "D"])
+    out["compliance_flags"] = out["compliance_flags"].map(
+        lambda flags: sorted({FLAG_NAMES.get(f, f"?{f}") for f in flags})
+    )
+    bad_flags = out["compliance_flags"].map(lambda fl: any(f.startswith("?") for f in fl))
+    for i in np.flatnonzero((bad | bad_rating | bad_flags).to_numpy()):
+        issues.append(
+            Issue(
+                "holder_years",
+                int(rows.iloc[i]),
+                "bad-holder-year",
+                "error",
+                "企业年度数据缺少信用代码/年度，或评价等级（A–D）、不达标项（能耗/环保/质量/安全）无效",
+                "holder year row lacks credit code or year, or has an invalid rating (A–D) "
+                "or compliance flag (energy/environment/quality/safety)",
+            )
+        )
+    out = out.loc[~(bad | bad_rating | bad_flags)].copy()
+    out["year"] = out["year"].astype(int)
+    dup = out.duplicated(["credit_code", "year"], keep="last")
+    for i in np.flatnonzero(dup.to_numpy()):
+        issues.append(
+            Issue(
+                "holder_years",
+                int(out["row"].iloc[i]),
+                "duplicate-holder-year",
+                "warning",
+                "同一企业同一年度重复，取最后一行",
+                "holder and year repeat; the last row wins",
+            )
+        )
+    return out.loc[~dup]
+
+
+def _prepare_disposals(df: pd.DataFrame | None, issues: list[Issue]) -> pd.DataFrame:
+    cols = ["parcel_code", "method", "area_m2", "disposed_on", "note"]
+    if df is None or len(df) == 0:
+        return pd.DataFrame(columns=[*cols, "row"])
+    rows = pd.Series(np.arange(1, len(df) + 1), index=df.index)
+    out = pd.DataFrame(index=df.index)
+    out["parcel_code"] = _norm_str(df.get("parcel_code", pd.Series(None, index=df.index)))
+    out["method"] = _norm_str(df.get("method", pd.Series(None, index=df.index)))
+    out["area_m2"], _ = _norm_float(df.get("area_m2", pd.Series(None, index=df.index)))
+    out["disposed_on"], _ = _norm_date(df.get("disposed_on", pd.Series(None, index=df.index)))
+    out["note"] = _norm_str(df.get("note", pd.Series(None, index=df.index)))
+    out["row"] = rows
+    bad = out["method"].isna() | ~(out["area_m2"] > 0) | out["disposed_on"].isna()
+    for i in np.flatnonzero(bad.to_numpy()):
+        issues.append(
+            Issue(
+                "disposals",
+                int(rows.iloc[i]),
+                "bad-disposal",
+                "error",
+                "盘活记录缺少方式、面积或日期",
+                "disposal record lacks method, area or date",
+            )
+        )
+    return out.loc[~bad]
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def read_source(
+    path: Path | str,
+    *,
+    jurisdiction: Jurisdiction,
+    crs: str | None = None,
+    mapping_file: Path | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+) -> SourceData:
+    """Read, map, normalise and validate a source; raise :class:`GisInputError` if it is unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise GisInputError("file-not-found", f"文件不存在：{path}", f"no such file: {path}", status=404)
+    if path.suffix.lower() == ".zip":
+        tmp = tempfile.TemporaryDirectory(prefix="landgis-import-")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                zf.extractall(tmp.name)
+        except zipfile.BadZipFile as exc:
+            raise _unreadable(path, exc) from exc
+        shp = (
+            sorted(Path(tmp.name).rglob("parcels.shp"))
+            or sorted(Path(tmp.name).rglob("*.shp"))
+            or sorted(p for p in Path(tmp.name).rglob("*") if p.suffix.lower() in SPATIAL_SUFFIXES)
+        )
+        if not shp:
+            raise GisInputError(
+                "no-parcel-layer", "压缩包中没有空间数据文件", "the zip holds no spatial file", status=422
+            )
+        data = read_source(
+            shp[0], jurisdiction=jurisdiction, crs=crs, mapping_file=mapping_file, layer=layer, encoding=encoding
+        )
+        data.path = path
+        tmp.cleanup()
+        return data
+    mapping = _load_mapping(mapping_file)
+    layers = _discover(path, layer)
+    main_path = layers.parcels[0]
+    enc = encoding
+    if enc is None and main_path.suffix.lower() == ".shp":
+        enc = detect_dbf_encoding(main_path)
+    issues: list[Issue] = []
+    raw = _read_spatial(layers.parcels, enc)
+    if len(raw) == 0:
+        raise GisInputError(
+            "empty-file", f"{main_path.name} 中没有任何宗地", f"{main_path.name} holds no parcels", status=422
+        )
+    if "geometry" not in raw.columns or raw.geometry is None:
+        raise GisInputError(
+            "no-geometry", f"{main_path.name} 没有几何字段", f"{main_path.name} has no geometry", status=422
+        )
+    raw = _resolve_crs(raw, crs, main_path, jurisdiction, issues)
+    source_crs = raw.crs.to_string() if raw.crs is not None else None
+    prepared = _prepare_parcels(raw, mapping, jurisdiction, issues)
+    parcels = _validate_parcels(prepared, jurisdiction, issues)
+    skipped = set(prepared["parcel_code"].dropna()) - set(parcels["parcel_code"])
+
+    def spatial(src):
+        if src is None:
+            return None
+        sub_enc = encoding or (detect_dbf_encoding(src[0]) if src[0].suffix.lower() == ".shp" else None)
+        return _read_spatial(src, sub_enc)
+
+    b_raw, s_raw = spatial(layers.buildings), spatial(layers.support_land)
+    buildings = _prepare_features(
+        b_raw, BUILDING_ATTRS, "buildings", mapping, parcels, skipped, jurisdiction, issues, path
+    )
+    support = _prepare_features(
+        s_raw, SUPPORT_ATTRS, "support_land", mapping, parcels, skipped, jurisdiction, issues, path
+    )
+    hy_raw = _read_table(layers.holder_years, encoding) if layers.holder_years else None
+    holder_years = _prepare_holder_years(hy_raw, mapping, issues)
+    d_raw = _read_table(layers.disposals, encoding) if layers.disposals else None
+    disposals = _prepare_disposals(d_raw, issues)
+    return SourceData(
+        path=path,
+        source_crs=source_crs,
+        encoding=enc,
+        parcels=parcels,
+        buildings=buildings,
+        support_land=support,
+        holder_years=holder_years,
+        disposals=disposals,
+        issues=issues,
+        rows_read={
+            "parcels": len(raw),
+            "buildings": 0 if b_raw is None else len(b_raw),
+            "support_land": 0 if s_raw is None else len(s_raw),
+            "holder_years": 0 if hy_raw is None else len(hy_raw),
+            "disposals": 0 if d_raw is None else len(d_raw),
+        },
+    )

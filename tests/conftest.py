@@ -1,0 +1,66 @@
+"""Test fixtures on a real PostGIS: the project-local cluster (or ``DATABASE_URL``'s server).
+
+A template database is migrated once per session; each test that needs a database gets a fresh
+copy (``CREATE DATABASE … TEMPLATE``), so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+from sqlalchemy import create_engine
+
+from app.db import migrate
+from app.localdb import LocalCluster, drop_database, ensure_database
+from app.settings import Settings
+
+TEMPLATE = f"landgis_test_tpl_{os.getpid()}"
+_counter = itertools.count()
+
+
+def _admin_exec(settings: Settings, sql: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.url_for("postgres")).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    settings = Settings(env="test")
+    if settings.uses_local_cluster:
+        LocalCluster(settings).up(log=lambda *_: None)
+    ensure_database(settings, TEMPLATE)
+    migrate(settings.url_for(TEMPLATE))
+    yield settings
+    drop_database(settings, TEMPLATE)
+
+
+@pytest.fixture()
+def db_settings(base_settings: Settings):
+    """Settings pointing at a fresh, migrated database of its own."""
+    name = f"landgis_test_{os.getpid()}_{next(_counter)}"
+    _admin_exec(base_settings, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    settings = base_settings.model_copy(update={"database_url": base_settings.url_for(name)})
+    yield settings
+    drop_database(base_settings, name)
+
+
+@pytest.fixture()
+def engine(db_settings: Settings):
+    eng = create_engine(db_settings.sqlalchemy_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def empty_db_url(base_settings: Settings):
+    """A database with PostGIS but no migrations applied (for migration tests)."""
+    name = f"landgis_test_{os.getpid()}_{next(_counter)}_empty"
+    ensure_database(base_settings, name)
+    yield base_settings.url_for(name)
+    drop_database(base_settings, name)
