@@ -196,20 +196,27 @@ def _conninfo(settings: Settings, dbname: str) -> str:
 
 
 def ensure_database(settings: Settings, dbname: str | None = None, *, retries: int = 30) -> None:
-    """Create ``dbname`` (default: the service database) and ``CREATE EXTENSION postgis`` in it."""
+    """Create ``dbname`` (default: the service database) if missing, and the postgis extension in it.
+
+    The server may still be starting: connection attempts are retried for ``retries`` seconds. On an
+    external server the database usually exists already; only then is no admin connection needed.
+    """
     target = dbname or settings.url_for().rsplit("/", 1)[-1].split("?")[0]
-    admin = _conninfo(settings, "postgres")
     for attempt in range(retries):
         try:
-            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone()
-                if not exists:
-                    conn.execute(f'CREATE DATABASE "{target}" TEMPLATE template0 ENCODING \'UTF8\'')
-            break
-        except psycopg.OperationalError:
+            with psycopg.connect(_conninfo(settings, target), autocommit=True, connect_timeout=5) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            return
+        except psycopg.OperationalError as exc:
+            if "does not exist" in str(exc):
+                break
             if attempt == retries - 1:
                 raise
             time.sleep(1)
+    with psycopg.connect(_conninfo(settings, "postgres"), autocommit=True, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{target}" TEMPLATE template0 ENCODING \'UTF8\'')
     with psycopg.connect(_conninfo(settings, target), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
