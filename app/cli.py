@@ -113,7 +113,7 @@ def import_(
         result = import_path(get_settings(), path, opts, progress=True)
     except GisInputError as exc:
         raise _fail(exc.detail) from exc
-    print_report(result, Console())
+    print_report(result, Console() if sys.stdout.isatty() else Console(width=200))
     if report:
         report.write_bytes(result.to_json())
     if result.refused:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import orjson
 import pandas as pd
 import pyogrio
@@ -189,7 +190,8 @@ def _write_csv(conn: Connection, layer: str, target: Path, *, retired: bool, sto
         writer = None
         for chunk in parcel_frames(conn, layer, retired=retired, out_epsg=None, storage_epsg=storage_epsg):
             frame = _for_format(pd.DataFrame(chunk.drop(columns="geometry")), attrs, "csv")
-            frame[f"几何(WKT, EPSG:{storage_epsg})"] = shapely.to_wkt(chunk.geometry.values, rounding_precision=3)
+            geoms = np.asarray(chunk.geometry.array)
+            frame[f"几何(WKT, EPSG:{storage_epsg})"] = shapely.to_wkt(geoms, rounding_precision=3)
             if writer is None:
                 writer = csv.writer(fh)
                 writer.writerow(frame.columns)

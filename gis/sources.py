@@ -247,9 +247,19 @@ def _read_spatial(src: tuple[Path, str | None], encoding: str | None) -> gpd.Geo
 
 
 def _norm_str(s: pd.Series) -> pd.Series:
-    out = s.astype("object").where(s.notna(), None)
-    out = out.map(lambda v: _str_value(v))
-    return out
+    """Stripped text, None for missing or blank; whole-number floats (DBF numerics) lose their ``.0``."""
+    if not pd.api.types.is_object_dtype(s) and not pd.api.types.is_string_dtype(s):
+        return s.astype("object").map(_str_value)
+    out = np.full(len(s), None, dtype=object)
+    present = s.notna().to_numpy()
+    if present.any():
+        values = s[present]
+        if pd.api.types.infer_dtype(values, skipna=True) == "string":
+            text = values.str.strip()
+        else:
+            text = values.map(_str_value)
+        out[present] = text.where(text.astype(bool), None).to_numpy()
+    return pd.Series(out, index=s.index, dtype="object")
 
 
 def _str_value(v) -> str | None:
@@ -437,7 +447,7 @@ def _resolve_crs(
         )
     if len(gdf) == 0:
         return gdf.to_crs(storage)
-    minx = float(np.nanmin(shapely.bounds(gdf.geometry.values)[:, 0]))
+    minx = float(np.nanmin(shapely.bounds(np.asarray(gdf.geometry.array))[:, 0]))
     epsg = gdf.crs.to_epsg()
     if epsg == storage and jurisdiction.zone_prefixed_epsg and looks_zone_prefixed(minx):
         issues.append(
@@ -472,7 +482,7 @@ def _refuse_if_far_outside(
     src: gpd.GeoDataFrame, out: gpd.GeoDataFrame, jurisdiction: Jurisdiction, path: Path
 ) -> None:
     """Refuse a file whose geometry lands far from the county (wrong CRS or swapped axes)."""
-    geoms = out.geometry.values
+    geoms = np.asarray(out.geometry.array)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not ok.any():
         return
@@ -481,7 +491,7 @@ def _refuse_if_far_outside(
     far = ~(dist <= jurisdiction.far_outside_m)  # NaN/inf (latitude beyond 90°) counts as far
     if far.mean() <= 0.5:
         return
-    swapped = shapely.transform(src.geometry.values[ok], lambda c: c[:, ::-1])
+    swapped = shapely.transform(np.asarray(src.geometry.array)[ok], lambda c: c[:, ::-1])
     swapped = gpd.GeoSeries(swapped, crs=src.crs).to_crs(jurisdiction.storage_epsg).values
     swapped_dist = shapely.distance(outline, shapely.centroid(swapped))
     if (swapped_dist <= jurisdiction.far_outside_m).mean() > 0.5:
@@ -655,7 +665,7 @@ def _prepare_parcels(
     code = out["parcel_code"]
     long = code.notna() & (code.str.len() == 28)
     out.loc[long, "parcel_code"] = code[long].str.slice(0, 19)
-    return gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=gdf.crs)
+    return gpd.GeoDataFrame(out, geometry=np.asarray(gdf.geometry.array), crs=gdf.crs)
 
 
 def _json_safe(v):
@@ -727,28 +737,30 @@ def _check_values(p: gpd.GeoDataFrame, issues: list[Issue], bad: np.ndarray) -> 
 
 
 def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: list[Issue]) -> gpd.GeoDataFrame:
-    geoms = shapely.force_2d(p.geometry.values)
+    geoms = shapely.force_2d(np.asarray(p.geometry.array))
+    rows_arr = p["row"].to_numpy()
+    codes_arr = p["parcel_code"].to_numpy()
     ok, problems = _geom_problems(geoms, polygon_only=False)
     bad = ~ok
     for i, code, zh, en in problems:
-        issues.append(Issue("parcels", int(p["row"].iloc[i]), code, "error", zh, en, p["parcel_code"].iloc[i]))
+        issues.append(Issue("parcels", int(rows_arr[i]), code, "error", zh, en, codes_arr[i]))
     codes = p["parcel_code"]
     missing = codes.isna().to_numpy()
     for i in np.flatnonzero(missing):
         issues.append(
-            Issue("parcels", int(p["row"].iloc[i]), "missing-code", "error", "缺少宗地代码", "missing parcel_code")
+            Issue("parcels", int(rows_arr[i]), "missing-code", "error", "缺少宗地代码", "missing parcel_code")
         )
     badfmt = codes.notna() & ~codes.fillna("").str.match(CODE_OK)
     for i in np.flatnonzero(badfmt.to_numpy()):
         issues.append(
             Issue(
                 "parcels",
-                int(p["row"].iloc[i]),
+                int(rows_arr[i]),
                 "bad-code",
                 "error",
-                f"宗地代码 {codes.iloc[i]!r} 含非法字符或超过 28 位",
-                f"parcel code {codes.iloc[i]!r} has invalid characters or exceeds 28 characters",
-                codes.iloc[i],
+                f"宗地代码 {codes_arr[i]!r} 含非法字符或超过 28 位",
+                f"parcel code {codes_arr[i]!r} has invalid characters or exceeds 28 characters",
+                codes_arr[i],
             )
         )
     nonstd = codes.notna() & ~badfmt & ~codes.fillna("").str.match(GBT37346)
@@ -772,12 +784,12 @@ def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: l
         issues.append(
             Issue(
                 "parcels",
-                int(p["row"].iloc[i]),
+                int(rows_arr[i]),
                 "duplicate-code",
                 "error",
-                f"宗地代码 {codes.iloc[i]} 在文件中重复",
-                f"parcel code {codes.iloc[i]} repeats in the file",
-                codes.iloc[i],
+                f"宗地代码 {codes_arr[i]} 在文件中重复",
+                f"parcel code {codes_arr[i]} repeats in the file",
+                codes_arr[i],
             )
         )
     bad |= dup
@@ -789,12 +801,12 @@ def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: l
         issues.append(
             Issue(
                 "parcels",
-                int(p["row"].iloc[i]),
+                int(rows_arr[i]),
                 "outside-county",
                 "error",
                 f"宗地位于{jurisdiction.name_zh}范围以外",
                 f"parcel lies outside {jurisdiction.name_en}",
-                codes.iloc[i],
+                codes_arr[i],
             )
         )
     bad |= usable & ~inside
@@ -806,12 +818,12 @@ def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: l
         issues.append(
             Issue(
                 "parcels",
-                int(p["row"].iloc[i]),
+                int(rows_arr[i]),
                 "area-mismatch",
                 "warning",
                 f"申报面积 {declared[i]:.2f} ㎡ 与计算面积 {area[i]:.2f} ㎡ 相差 {diff[i]:.1%}",
                 f"declared area {declared[i]:.2f} m² differs from computed {area[i]:.2f} m² by {diff[i]:.1%}",
-                codes.iloc[i],
+                codes_arr[i],
             )
         )
     _check_values(p, issues, bad)
@@ -821,12 +833,12 @@ def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: l
         issues.append(
             Issue(
                 "parcels",
-                int(p["row"].iloc[i]),
+                int(rows_arr[i]),
                 "bad-credit-code",
                 "warning",
                 f"统一社会信用代码 {credit.iloc[i]} 格式或校验位错误，按未知处理",
                 f"unified social credit code {credit.iloc[i]} fails its format or check digit; ignored",
-                codes.iloc[i],
+                codes_arr[i],
             )
         )
     p.loc[bad_credit, "holder_credit_code"] = None
@@ -836,12 +848,12 @@ def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: l
         issues.append(
             Issue(
                 "parcels",
-                int(p["row"].iloc[i]),
+                int(rows_arr[i]),
                 "unknown-town",
                 "warning",
                 f"未知的乡镇（街道）：{towns.iloc[i]}",
                 f"unknown town: {towns.iloc[i]}",
-                codes.iloc[i],
+                codes_arr[i],
             )
         )
     cur = np.flatnonzero(~bad & current)
@@ -851,12 +863,12 @@ def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: l
             issues.append(
                 Issue(
                     "parcels",
-                    int(p["row"].iloc[i]),
+                    int(rows_arr[i]),
                     "overlap-in-file",
                     "error",
-                    f"与第 {int(p['row'].iloc[j])} 行宗地 {codes.iloc[j]} 重叠 {inter:.2f} ㎡",
-                    f"overlaps row {int(p['row'].iloc[j])} ({codes.iloc[j]}) by {inter:.2f} m²",
-                    codes.iloc[i],
+                    f"与第 {int(rows_arr[j])} 行宗地 {codes_arr[j]} 重叠 {inter:.2f} ㎡",
+                    f"overlaps row {int(rows_arr[j])} ({codes_arr[j]}) by {inter:.2f} m²",
+                    codes_arr[i],
                 )
             )
             bad[i] = True
@@ -887,7 +899,7 @@ def _prepare_features(
     df, _ = _rename(gdf, attrs, mapping)
     out = _normalise(df, attrs, layer, rows, issues)
     out["row"] = rows
-    geoms = shapely.force_2d(gdf.geometry.values)
+    geoms = shapely.force_2d(np.asarray(gdf.geometry.array))
     ok, problems = _geom_problems(geoms, polygon_only=True)
     for i, code, zh, en in problems:
         issues.append(Issue(layer, int(rows.iloc[i]), code, "error", zh, en, out["parcel_code"].iloc[i]))
@@ -948,8 +960,11 @@ def _prepare_features(
     if len(result):
         parcel_geom = parcels.set_index("parcel_code").geometry
         parcel_geom = parcel_geom[~parcel_geom.index.duplicated(keep="last")]
-        owners = parcel_geom.reindex(result["parcel_code"]).values
-        outside = shapely.area(shapely.difference(result.geometry.values, owners))
+        owners = np.asarray(parcel_geom.reindex(result["parcel_code"]).array)
+        feats = np.asarray(result.geometry.array)
+        outside = np.zeros(len(feats))
+        loose = ~shapely.covers(owners, feats)
+        outside[loose] = shapely.area(shapely.difference(feats[loose], owners[loose]))
         for i in np.flatnonzero(outside > jurisdiction.sliver_area_m2):
             issues.append(
                 Issue(
