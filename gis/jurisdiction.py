@@ -7,7 +7,7 @@ a frozen :class:`Jurisdiction`. Tiantai is the default.
 from __future__ import annotations
 
 import tomllib
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,7 +86,7 @@ def available_jurisdictions() -> list[str]:
     return sorted(p.stem for p in DATA_DIR.glob("*.toml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_jurisdiction(jurisdiction_id: str = DEFAULT_JURISDICTION) -> Jurisdiction:
     """Load and validate a jurisdiction profile by id (the TOML file's stem)."""
     path = DATA_DIR / f"{jurisdiction_id}.toml"
