@@ -191,7 +191,7 @@ def _copy_text(s: pd.Series, kind: str) -> pd.Series:
     """One column in COPY text format, built column-wise (much faster than row-wise adaptation)."""
     present = s.notna()
     if kind == "float":
-        out = s.astype("float64").map(repr) if len(s) else s.astype(str)
+        out = s.astype("float64").astype(str)
     elif kind == "bool":
         out = s.map({True: "t", False: "f"})
     elif kind == "date":
@@ -354,7 +354,7 @@ WITH ins AS (
   LEFT JOIN holders hc ON hc.credit_code = s.holder_credit_code
   LEFT JOIN holders hn ON s.holder_credit_code IS NULL AND hn.credit_code IS NULL AND hn.name = s.holder_name
   WHERE a.action IN ('insert', 'update', 'insert_retired')
-  ORDER BY s.row
+  ORDER BY s.geom  -- Hilbert order: neighbouring rows land in neighbouring GiST pages
   RETURNING id, parcel_code, valid_to IS NULL AS current
 )
 SELECT DISTINCT ON (parcel_code) id, parcel_code FROM ins ORDER BY parcel_code, current DESC
@@ -366,11 +366,13 @@ _CHILDREN_SQL = {
 INSERT INTO buildings (parcel_id, number, floors, height_m, floor_area_m2, use, geom)
 SELECT n.id, b.number, b.floors::int, b.height_m, b.floor_area_m2, b.use, b.geom
 FROM stage_buildings b JOIN new_versions n USING (parcel_code)
+ORDER BY b.geom
 """,
     "support_land": """
 INSERT INTO support_land (parcel_id, kind, floor_area_m2, geom)
 SELECT n.id, coalesce(b.kind, '行政办公'), b.floor_area_m2, b.geom
 FROM stage_support_land b JOIN new_versions n USING (parcel_code)
+ORDER BY b.geom
 """,
 }
 
@@ -398,25 +400,10 @@ def _stage_tables(conn: Connection, src: SourceData) -> None:
     )
     hy = src.holder_years
     if len(hy):
-        cols = [
-            "credit_code",
-            "holder_name",
-            "year",
-            "rating",
-            "tax_wan",
-            "revenue_wan",
-            "value_added_wan",
-            "above_scale",
-            "compliance_flags",
-        ]
-        vals = hy[cols].astype(object).to_numpy()
-        _copy(
-            conn,
-            "stage_holder_years",
-            cols,
-            ["text", "text", "int4", "text", "float8", "float8", "float8", "bool", "text[]"],
-            ([_py(v) for v in rec] for rec in vals),
-        )
+        kinds = {"credit_code": "str", "holder_name": "str", "year": "int", "rating": "str", "tax_wan": "float",
+                 "revenue_wan": "float", "value_added_wan": "float", "above_scale": "bool",
+                 "compliance_flags": "list"}
+        _copy_frame(conn, "stage_holder_years", hy, kinds)
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_disposals (parcel_code text, method text, area_m2 float8, disposed_on date, "

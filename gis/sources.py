@@ -308,9 +308,14 @@ def _norm_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 def _norm_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_bool_dtype(s):
         return s.astype("object"), pd.Series(False, index=s.index)
-    text = _norm_str(s).map(lambda v: None if v is None else v.lower())
-    out = text.map(lambda v: True if v in TRUE else (False if v in FALSE else None))
-    return out, text.notna() & out.isna()
+    text = _norm_str(s)
+    present = text.notna()
+    lower = text[present].str.lower()
+    out = pd.Series(None, index=s.index, dtype="object")
+    out[present & text.index.isin(lower.index[lower.isin(TRUE)])] = True
+    out[present & text.index.isin(lower.index[lower.isin(FALSE)])] = False
+    out = out.astype("object").where(out.notna(), None)
+    return out, present & out.isna()
 
 
 def _split_list(v) -> list[str]:
@@ -359,7 +364,12 @@ def _normalise(
         elif attr.kind == "bool":
             out[attr.name], bad = _norm_bool(s)
         elif attr.kind == "list":
-            out[attr.name] = s.astype("object").map(_split_list)
+            values = s.astype("object")
+            lists = pd.Series([[] for _ in range(len(s))], index=s.index, dtype="object")
+            present = values.notna()
+            if present.any():
+                lists[present] = values[present].map(_split_list)
+            out[attr.name] = lists
         elif attr.kind == "json":
             out[attr.name], bad = _norm_json(s)
         if bad is not None and bad.any():
@@ -565,6 +575,11 @@ def _reason_zh(reason: str) -> str:
     return "拓扑错误"
 
 
+def _flat(geoms: np.ndarray) -> np.ndarray:
+    """Drop Z (survey files sometimes carry it); a no-op copy is avoided for 2D data."""
+    return shapely.force_2d(geoms) if shapely.has_z(geoms).any() else geoms
+
+
 def _to_multipolygons(geoms: np.ndarray) -> np.ndarray:
     parts, index = shapely.get_parts(geoms, return_index=True)
     return shapely.multipolygons(parts, indices=index)
@@ -737,7 +752,7 @@ def _check_values(p: gpd.GeoDataFrame, issues: list[Issue], bad: np.ndarray) -> 
 
 
 def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: list[Issue]) -> gpd.GeoDataFrame:
-    geoms = shapely.force_2d(np.asarray(p.geometry.array))
+    geoms = _flat(np.asarray(p.geometry.array))
     rows_arr = p["row"].to_numpy()
     codes_arr = p["parcel_code"].to_numpy()
     ok, problems = _geom_problems(geoms, polygon_only=False)
@@ -899,7 +914,7 @@ def _prepare_features(
     df, _ = _rename(gdf, attrs, mapping)
     out = _normalise(df, attrs, layer, rows, issues)
     out["row"] = rows
-    geoms = shapely.force_2d(np.asarray(gdf.geometry.array))
+    geoms = _flat(np.asarray(gdf.geometry.array))
     ok, problems = _geom_problems(geoms, polygon_only=True)
     for i, code, zh, en in problems:
         issues.append(Issue(layer, int(rows.iloc[i]), code, "error", zh, en, out["parcel_code"].iloc[i]))
