@@ -138,12 +138,13 @@ def _row_hashes(src: SourceData, wkb: dict[str, np.ndarray]) -> list[str]:
     p = src.parcels
     base = _hashable(p[HASHED_PARCEL_COLS], PARCEL_ATTRS, wkb["parcels"])
     digests = []
+    codes = p["parcel_code"].to_numpy()
     for key in _HASH_KEYS:
-        frame = base.copy()
+        parts = {"parcel": pd.util.hash_pandas_object(base, index=False, hash_key=key).to_numpy()}
         for name, attrs in (("buildings", BUILDING_ATTRS), ("support_land", SUPPORT_ATTRS)):
             per = _per_code(getattr(src, name), attrs, wkb[name], key)
-            frame["_" + name] = per.reindex(p["parcel_code"].to_numpy()).fillna(0).to_numpy(dtype="uint64")
-        digests.append(pd.util.hash_pandas_object(frame, index=False, hash_key=key).to_numpy())
+            parts[name] = per.reindex(codes).fillna(0).to_numpy(dtype="uint64")
+        digests.append(pd.util.hash_pandas_object(pd.DataFrame(parts), index=False, hash_key=key).to_numpy())
     return [f"{a:016x}{b:016x}" for a, b in zip(digests[0], digests[1], strict=True)]
 
 
@@ -216,17 +217,26 @@ def _copy_text(s: pd.Series, kind: str) -> pd.Series:
     return out.where(present, NULL)
 
 
-def _copy_frame(conn: Connection, table: str, frame: pd.DataFrame, kinds: dict[str, str], advance=None) -> None:
-    """COPY a DataFrame in blocks; each block's columns are formatted vectorised (memory stays bounded)."""
+def _copy_frame(conn: Connection, table: str, frame: pd.DataFrame, kinds: dict[str, str], advance=None,
+                extra: dict[str, np.ndarray | list] | None = None) -> None:
+    """COPY columns of ``frame`` (and ``extra`` arrays of the same length) in blocks.
+
+    Each block is formatted column-wise, so memory stays bounded and no copy of the frame is made.
+    """
     if len(frame) == 0:
         return
+    extra = extra or {}
     cols = list(kinds)
     raw = conn.connection.driver_connection
     chunk = 20_000
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
         for start in range(0, len(frame), chunk):
             block = frame.iloc[start:start + chunk]
-            text_cols = [_copy_text(block[c], kinds[c]).to_numpy(dtype=object) for c in cols]
+            text_cols = [
+                _copy_text(pd.Series(extra[c][start:start + chunk], index=block.index) if c in extra else block[c],
+                           kinds[c]).to_numpy(dtype=object)
+                for c in cols
+            ]
             copy.write("\n".join("\t".join(parts) for parts in zip(*text_cols, strict=True)) + "\n")
             if advance:
                 advance(len(block))
@@ -246,13 +256,9 @@ def _stage(conn: Connection, src: SourceData, hashes: list[str], wkb: dict[str, 
     defs = ", ".join(f"{c} {STAGE_PARCEL_TYPES[kinds[c]]}" for c in attr_cols)
     conn.execute(text(
         f"CREATE TEMP TABLE stage_parcels (row int, {defs}, extra jsonb, row_hash text, geom geometry) ON COMMIT DROP"))
-    frame = p[attr_cols].copy()
-    frame["row"] = p["row"].to_numpy()
-    frame["extra"] = p["extra"].to_numpy()
-    frame["row_hash"] = hashes
-    frame["geom"] = wkb["parcels"]
-    _copy_frame(conn, "stage_parcels", frame,
-                {"row": "int", **kinds, "extra": "json", "row_hash": "str", "geom": "str"}, advance)
+    _copy_frame(conn, "stage_parcels", p,
+                {"row": "int", **kinds, "extra": "json", "row_hash": "str", "geom": "str"}, advance,
+                extra={"row_hash": hashes, "geom": wkb["parcels"]})
     conn.execute(text("CREATE INDEX ON stage_parcels (parcel_code)"))
     conn.execute(text("ANALYZE stage_parcels"))
 
@@ -266,10 +272,7 @@ def _stage(conn: Connection, src: SourceData, hashes: list[str], wkb: dict[str, 
             "geom geometry) ON COMMIT DROP"))
         if len(df) == 0:
             continue
-        frame = df[cols].copy()
-        frame["row"] = df["row"].to_numpy()
-        frame["geom"] = wkb[name]
-        _copy_frame(conn, f"stage_{name}", frame, {"row": "int", **ktypes, "geom": "str"})
+        _copy_frame(conn, f"stage_{name}", df, {"row": "int", **ktypes, "geom": "str"}, extra={"geom": wkb[name]})
 
 
 _HOLDERS_SQL = """

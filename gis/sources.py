@@ -1125,9 +1125,13 @@ def read_source(
         )
     raw = _resolve_crs(raw, crs, main_path, jurisdiction, issues)
     source_crs = raw.crs.to_string() if raw.crs is not None else None
+    counts = {"parcels": len(raw)}
+    # each stage drops its input as soon as it is done: peak memory is two copies, not four
     prepared = _prepare_parcels(raw, mapping, jurisdiction, issues)
+    del raw
     parcels = _validate_parcels(prepared, jurisdiction, issues)
     skipped = set(prepared["parcel_code"].dropna()) - set(parcels["parcel_code"])
+    del prepared
 
     def spatial(src):
         if src is None:
@@ -1135,16 +1139,19 @@ def read_source(
         sub_enc = encoding or (detect_dbf_encoding(src[0]) if src[0].suffix.lower() == ".shp" else None)
         return _read_spatial(src, sub_enc)
 
-    b_raw, s_raw = spatial(layers.buildings), spatial(layers.support_land)
-    buildings = _prepare_features(
-        b_raw, BUILDING_ATTRS, "buildings", mapping, parcels, skipped, jurisdiction, issues, path
-    )
-    support = _prepare_features(
-        s_raw, SUPPORT_ATTRS, "support_land", mapping, parcels, skipped, jurisdiction, issues, path
-    )
+    def features(src, attrs, layer):
+        raw_features = spatial(src)
+        counts[layer] = 0 if raw_features is None else len(raw_features)
+        return _prepare_features(raw_features, attrs, layer, mapping, parcels, skipped, jurisdiction, issues, path)
+
+    buildings = features(layers.buildings, BUILDING_ATTRS, "buildings")
+    support = features(layers.support_land, SUPPORT_ATTRS, "support_land")
     hy_raw = _read_table(layers.holder_years, encoding) if layers.holder_years else None
+    counts["holder_years"] = 0 if hy_raw is None else len(hy_raw)
     holder_years = _prepare_holder_years(hy_raw, mapping, issues)
+    del hy_raw
     d_raw = _read_table(layers.disposals, encoding) if layers.disposals else None
+    counts["disposals"] = 0 if d_raw is None else len(d_raw)
     disposals = _prepare_disposals(d_raw, issues)
     return SourceData(
         path=path,
@@ -1156,11 +1163,5 @@ def read_source(
         holder_years=holder_years,
         disposals=disposals,
         issues=issues,
-        rows_read={
-            "parcels": len(raw),
-            "buildings": 0 if b_raw is None else len(b_raw),
-            "support_land": 0 if s_raw is None else len(s_raw),
-            "holder_years": 0 if hy_raw is None else len(hy_raw),
-            "disposals": 0 if d_raw is None else len(d_raw),
-        },
+        rows_read=counts,
     )
