@@ -39,14 +39,14 @@ from gis.attributes import (
 )
 from gis.crs import looks_zone_prefixed, parse_crs
 from gis.errors import GisInputError
+from gis.ids import PARCEL_CODE_GBT37346, is_valid_credit_code
 from gis.jurisdiction import Jurisdiction
 
 __all__ = ["Issue", "SourceData", "credit_code_ok", "detect_dbf_encoding", "read_source"]
 
 Severity = Literal["error", "warning"]
-GBT37346 = re.compile(r"^\d{12}[GJZ][A-Z]\d{5}$")
+GBT37346 = PARCEL_CODE_GBT37346
 CODE_OK = re.compile(r"^[0-9A-Za-z_-]{1,28}$")
-CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 FLAG_NAMES = {
     "energy": "energy",
     "environment": "environment",
@@ -621,12 +621,7 @@ def _overlapping_pairs(geoms: np.ndarray, min_area: float) -> list[tuple[int, in
 
 def credit_code_ok(code: str) -> bool:
     """GB 32100-2015 unified social credit code: format and check digit."""
-    if not CREDIT_CODE.match(code):
-        return False
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-    total = sum(alphabet.index(c) * w for c, w in zip(code[:17], weights, strict=True))
-    return alphabet[(31 - total % 31) % 31] == code[17]
+    return is_valid_credit_code(code)
 
 
 def _apply_qlxz(df: pd.DataFrame, issues: list[Issue], rows: pd.Series) -> None:

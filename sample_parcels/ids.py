@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gis.ids import CREDIT_CHARSET, credit_check_char, is_valid_credit_code
+
 __all__ = [
     "CREDIT_CHARSET",
     "credit_check_char",
@@ -17,22 +19,10 @@ __all__ = [
     "parcel_code",
 ]
 
-# GB 32100-2015: the 31 characters of a unified social credit code (no I, O, S, V, Z).
-CREDIT_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_VALUE = {c: i for i, c in enumerate(CREDIT_CHARSET)}
-_CREDIT_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, 26, 16, 17, ...
 # GB 11714-1997: the 9-character organisation code embedded at positions 9–17.
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 COUNTY_CODE = "331023"
-
-
-def credit_check_char(first17: str) -> str:
-    """The 18th (check) character of a unified social credit code, per GB 32100-2015."""
-    if len(first17) != 17:
-        raise ValueError("need the first 17 characters")
-    total = sum(_CREDIT_VALUE[c] * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
-    return CREDIT_CHARSET[(31 - total % 31) % 31]
 
 
 def org_check_char(first8: str) -> str:
@@ -40,16 +30,6 @@ def org_check_char(first8: str) -> str:
     total = sum(int(c, 36) * w for c, w in zip(first8, _ORG_WEIGHTS, strict=True))
     c9 = 11 - total % 11
     return "X" if c9 == 10 else "0" if c9 == 11 else str(c9)
-
-
-def is_valid_credit_code(code: str) -> bool:
-    """Is ``code`` 18 characters from the GB 32100 charset with a correct check character?"""
-    return (
-        isinstance(code, str)
-        and len(code) == 18
-        and all(c in _CREDIT_VALUE for c in code)
-        and credit_check_char(code[:17]) == code[17]
-    )
 
 
 def make_credit_code(org_body: str, *, admin_code: str = COUNTY_CODE) -> str:

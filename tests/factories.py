@@ -8,16 +8,15 @@ import geopandas as gpd
 import shapely
 from shapely.geometry import Polygon, box
 
+from gis.ids import credit_check_char
+
 ORIGIN = (603_000.0, 3_225_000.0)  # easting, northing in EPSG:4549: 天台经济开发区 area
 
 
 def credit_code(seq: int) -> str:
     """A valid GB 32100-2015 credit code 91331023MA2X…, distinct per ``seq``."""
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
     body = f"91331023MA2X{seq:05d}"
-    total = sum(alphabet.index(c) * w for c, w in zip(body, weights, strict=True))
-    return body + alphabet[(31 - total % 31) % 31]
+    return body + credit_check_char(body)
 
 
 def parcel_code(seq: int, *, district: str = "003", sub: str = "001") -> str:

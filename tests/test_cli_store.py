@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
+from app.db import head_revision
 from app.settings import get_settings
 from tests.factories import ORIGIN, bow_tie, grid_parcels
 
@@ -60,4 +61,6 @@ def test_export_and_status(cli_env, tmp_path):
     res = runner.invoke(app, ["export", str(tmp_path / "out.xyz")])
     assert res.exit_code == 2 and "不支持" in res.output
     res = runner.invoke(app, ["db", "status"])
-    assert res.exit_code == 0 and "0001" in res.output
+    from app.db import head_revision
+
+    assert res.exit_code == 0 and f"'revision': '{head_revision()}'" in res.output
