@@ -8,7 +8,6 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.db import head_revision
 from app.settings import get_settings
 from tests.factories import ORIGIN, bow_tie, grid_parcels
 
