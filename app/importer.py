@@ -17,6 +17,7 @@ Everything happens inside one transaction, so an error leaves the database as it
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -425,6 +426,39 @@ def _stage_tables(conn: Connection, src: SourceData) -> None:
         )
 
 
+def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, np.ndarray], hashes: list[str]):
+    """Drop rows identical to what the register holds before anything is sent to the database.
+
+    A current row whose code has a current version with the same hash, and a retired row whose code
+    is already history (and not current), change nothing; their buildings and support land go too.
+    Returns the reduced source, EWKB arrays and hashes, and how many rows were dropped.
+    """
+    p = src.parcels
+    codes = p["parcel_code"].to_numpy()
+    current = p["retired_on"].isna().to_numpy()
+    registered = dict(conn.execute(
+        text("SELECT parcel_code, row_hash FROM parcels WHERE valid_to IS NULL AND parcel_code = ANY(:c)"),
+        {"c": codes.tolist()}).all())
+    history = set(conn.execute(
+        text("SELECT DISTINCT parcel_code FROM parcels WHERE parcel_code = ANY(:c)"),
+        {"c": codes[~current].tolist()}).scalars())
+    same = np.array([
+        registered.get(code) == h if cur else (code in history and code not in registered)
+        for code, h, cur in zip(codes, hashes, current, strict=True)
+    ], dtype=bool)
+    if not same.any():
+        return src, wkb, hashes, 0
+    keep = ~same
+    kept_codes = set(codes[keep])
+    frames = {"parcels": keep}
+    for name in ("buildings", "support_land"):
+        frames[name] = getattr(src, name)["parcel_code"].isin(kept_codes).to_numpy()
+    reduced = dataclasses.replace(src, **{name: getattr(src, name)[mask] for name, mask in frames.items()})
+    reduced_wkb = {name: wkb[name][mask] for name, mask in frames.items()}
+    reduced_hashes = [h for h, k in zip(hashes, keep, strict=True) if k]
+    return reduced, reduced_wkb, reduced_hashes, int(same.sum())
+
+
 def import_source(
     conn: Connection,
     src: SourceData,
@@ -443,6 +477,10 @@ def import_source(
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": IMPORT_LOCK})
     wkb = _ewkb(src, srid)
     hashes = _row_hashes(src, wkb)
+    n_valid = len(src.parcels)
+    src, wkb, hashes, n_same = _only_changed(conn, src, wkb, hashes)
+    if advance:
+        advance(n_same)
     _stage(conn, src, hashes, wkb, advance)
     _stage_tables(conn, src)
 
@@ -507,8 +545,8 @@ def import_source(
         "inserted": actions.get("insert", 0) + actions.get("insert_retired", 0),
         "updated": actions.get("update", 0),
         "retired": actions.get("retire", 0),
-        "unchanged": actions.get("unchanged", 0),
-        "skipped": src.rows_read.get("parcels", 0) - len(src.parcels) + len(bad_rows),
+        "unchanged": actions.get("unchanged", 0) + n_same,
+        "skipped": src.rows_read.get("parcels", 0) - n_valid + len(bad_rows),
         "buildings": n_build,
         "support_land": n_support,
         "holder_years": n_hy,
