@@ -365,10 +365,11 @@ def _normalise(
             out[attr.name], bad = _norm_bool(s)
         elif attr.kind == "list":
             values = s.astype("object")
-            lists = pd.Series([[] for _ in range(len(s))], index=s.index, dtype="object")
-            present = values.notna()
+            lists = np.empty(len(s), dtype=object)
+            lists[:] = [()] * len(s)  # one shared, immutable "no items"
+            present = values.notna().to_numpy()
             if present.any():
-                lists[present] = values[present].map(_split_list)
+                lists[present] = values[present].map(_split_list).to_numpy()
             out[attr.name] = lists
         elif attr.kind == "json":
             out[attr.name], bad = _norm_json(s)
@@ -838,7 +839,8 @@ def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: l
         )
     _check_values(p, issues, bad)
     credit = p["holder_credit_code"]
-    bad_credit = credit.notna() & ~credit.fillna("").map(credit_code_ok)
+    checked = {code: credit_code_ok(code) for code in credit.dropna().unique()}
+    bad_credit = credit.map(lambda code: code is not None and not checked[code]).astype(bool)
     for i in np.flatnonzero(bad_credit.to_numpy() & ~bad):
         issues.append(
             Issue(
