@@ -150,6 +150,10 @@ def _mount_check() -> None:
 
 _mount_check()
 
+from app.cli_token import token_app  # noqa: E402
+
+app.add_typer(token_app, name="token")
+
 
 def main() -> None:
     app(prog_name="landgis")

@@ -11,7 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis.errors import GisInputError
@@ -107,11 +107,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, f"http-{exc.status_code}", title_zh, detail,
                                 headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception):
+        log.exception("unexpected error", exc_info=exc)
+        return problem_response(500, "internal-error", "服务器内部错误", "internal server error")
+
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError):
         log.warning("database unavailable: %s", exc.orig)
         return problem_response(503, "database-unavailable", "数据库暂不可用，请稍后重试",
                                 "the database is unavailable; retry shortly", headers={"Retry-After": "5"})
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_: Request, exc: DataError):
+        # SQLSTATE class 22 (data exception): a value the client sent that the database cannot hold
+        log.info("data error: %s", exc.orig)
+        return problem_response(400, "invalid-value", "请求中的值无法处理（超出范围或含非法字符）",
+                                "a value in the request cannot be used (out of range or invalid characters)")
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError):

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    anonymous_read: bool = False
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    check_concurrency: int = Field(default=2, ge=1, le=256)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -64,3 +64,45 @@ def empty_db_url(base_settings: Settings):
     ensure_database(base_settings, name)
     yield base_settings.url_for(name)
     drop_database(base_settings, name)
+
+
+SAMPLE_TEMPLATE = f"landgis_test_sample_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def sample_template(base_settings: Settings):
+    """A migrated database with sample_parcels/tiantai.gpkg imported, used as a template (once per session)."""
+    from pathlib import Path
+
+    from app.importer import ImportOptions, import_path
+
+    ensure_database(base_settings, SAMPLE_TEMPLATE)
+    url = base_settings.url_for(SAMPLE_TEMPLATE)
+    migrate(url)
+    settings = base_settings.model_copy(update={"database_url": url})
+    import_path(settings, Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg",
+                ImportOptions(actor="test"))
+    yield SAMPLE_TEMPLATE
+    drop_database(base_settings, SAMPLE_TEMPLATE)
+
+
+def _clone(base_settings: Settings, template: str) -> tuple[str, Settings]:
+    name = f"landgis_test_{os.getpid()}_{next(_counter)}_s"
+    _admin_exec(base_settings, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name, base_settings.model_copy(update={"database_url": base_settings.url_for(name)})
+
+
+@pytest.fixture(scope="module")
+def sample_settings_module(base_settings: Settings, sample_template: str):
+    """A database with the sample loaded, shared by one module's read-only tests."""
+    name, settings = _clone(base_settings, sample_template)
+    yield settings
+    drop_database(base_settings, name)
+
+
+@pytest.fixture()
+def sample_settings(base_settings: Settings, sample_template: str):
+    """A database with the sample loaded, of this test's own (for tests that change data)."""
+    name, settings = _clone(base_settings, sample_template)
+    yield settings
+    drop_database(base_settings, name)

@@ -19,6 +19,9 @@ TABLES = {
     "operation_parcels",
     "category_overrides",
     "audit_log",
+    "api_tokens",
+    "checks",
+    "parcel_code_seq",
 }
 SQUARE = "ST_GeomFromText('MULTIPOLYGON(((603000 3225000,603100 3225000,603100 3225100,603000 3225100,603000 3225000)))', 4549)"
 
