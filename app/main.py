@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -10,7 +11,8 @@ from fastapi.responses import ORJSONResponse
 from app import __version__
 from app.db import make_engine
 from app.errors import install_error_handlers
-from app.routers import health
+from app.limits import BodyLimitMiddleware
+from app.routers import checks, health, operations, parcels, stats, tokens
 from app.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -30,6 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(settings)
+        # checks are CPU-bound Python: a few at a time, in arrival order (asyncio.Semaphore is FIFO),
+        # keeps the tail short instead of 40 threadpool threads fighting over the GIL
+        app.state.check_slots = asyncio.Semaphore(settings.check_concurrency)
         try:
             yield
         finally:
@@ -48,6 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(checks.router)
+    app.include_router(parcels.router)
+    app.include_router(operations.router)
+    app.include_router(stats.router)
+    app.include_router(tokens.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
 

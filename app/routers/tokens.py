@@ -1,0 +1,41 @@
+"""``/api/v1/tokens``: token management for admins (the CLI ``landgis token`` does the same)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.deps import Admin, EngineDep
+from app.errors import ProblemError
+from app.services import tokens as svc
+from app.services.common import jsonable
+
+router = APIRouter(prefix="/api/v1", tags=["tokens"])
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["viewer", "officer", "admin"]
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+
+
+@router.get("/tokens", summary="令牌列表 / list tokens (never their keys)")
+def list_tokens(engine: EngineDep, _: Admin):
+    return {"tokens": [jsonable(asdict(t)) for t in svc.list_tokens(engine)]}
+
+
+@router.post("/tokens", status_code=201, summary="创建令牌（密钥仅返回一次）/ create a token; the key is shown once")
+def create_token(body: TokenIn, engine: EngineDep, actor: Admin):
+    token, key = svc.create_token(engine, role=body.role, name=body.name, actor=actor.label)
+    return {**jsonable(asdict(token)), "key": key}
+
+
+@router.delete("/tokens/{token_id}", status_code=204, summary="撤销令牌 / revoke a token")
+def revoke_token(token_id: str, engine: EngineDep, actor: Admin):
+    if not svc.revoke_token(engine, token_id, actor=actor.label):
+        raise ProblemError(404, "unknown-token", f"没有有效的令牌 {token_id}", f"no active token {token_id}")
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Service functions: the SQL and transactions behind the routers (routers stay thin)."""

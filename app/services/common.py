@@ -1,0 +1,40 @@
+"""Small helpers shared by the services: JSON-ready values and the audit log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+__all__ = ["audit", "dumps", "jsonable"]
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals → float, dates → ISO text, UUIDs → text, recursively (what orjson and jsonb accept)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a ``jsonb`` parameter."""
+    return orjson.dumps(jsonable(value), option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def audit(conn: Connection, actor: str, action: str, target: str | None, detail: dict[str, Any]) -> None:
+    """Append one row to the audit log (inside the caller's transaction)."""
+    conn.execute(text("INSERT INTO audit_log (actor, action, target, detail) VALUES (:a, :b, :t, CAST(:d AS jsonb))"),
+                 {"a": actor, "b": action, "t": target, "d": dumps(detail)})

@@ -1,0 +1,409 @@
+"""The parcel register: filtered listings (JSON / GeoJSON / CSV / XLSX), one parcel in full, and the
+categories (三块地) derived on a date with officer overrides applied.
+
+Cheap filters (town, holder, land use, area, bbox, free text …) run in SQL; the category is derived
+in Python (:mod:`gis.categories`) for the rows that pass them, and only for the page when no
+category filter or category sort asks for more.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from app.errors import ProblemError
+from app.lookup import FACT_COLUMNS
+from app.services.common import jsonable
+from gis.attributes import PARCEL_ATTRS
+from gis.categories import CATEGORIES, CRITERIA, CategoryResult, ParcelFacts, YearFigures, derive_category
+from gis.crs import parse_crs, transform_geom
+from gis.rulesets import get_rule_set
+from gis.units import round_half_up
+
+__all__ = ["Categorized", "Filters", "categorize", "list_parcels", "parcel_detail", "render"]
+
+SORT_FIELDS = {"parcel_code": "p.parcel_code", "name": "p.name", "town": "p.town", "area_mu": "p.area_mu",
+               "area_m2": "p.area_m2", "land_use": "p.land_use", "holder": "h.name", "category": None,
+               "criterion": None}
+_LABELS = {a.name: a.label_zh for a in PARCEL_ATTRS}
+LIST_COLUMNS = ("parcel_code", "name", "town", "land_use", "ownership_nature", "right_type", "holder_name",
+                "holder_credit_code", "area_m2", "area_mu", "produced_by", "rating", "category", "category_zh",
+                "criterion", "overridden")
+_EXTRA_LABELS = {"area_m2": "宗地面积(㎡)", "area_mu": "宗地面积(亩)", "rating": "上年度亩均评价等级",
+                 "category": "三块地类别", "category_zh": "三块地类别(中文)", "criterion": "认定依据",
+                 "overridden": "人工认定"}
+CATEGORY_ZH = {"approved_unsupplied": "批而未供", "supplied_unused": "供而未用", "low_efficiency": "低效用地",
+               "none": "正常"}
+
+
+@dataclass
+class Filters:
+    as_of: date
+    category: str | None = None
+    criterion: str | None = None
+    town: str | None = None
+    holder: str | None = None
+    rating: str | None = None
+    min_mu: float | None = None
+    max_mu: float | None = None
+    land_use: str | None = None
+    produced_by: str | None = None
+    bbox: list[float] | None = None
+    bbox_crs: str | None = None
+    q: str | None = None
+    sort: str = "parcel_code"
+    limit: int = 100
+    offset: int = 0
+    extra_where: list[str] = field(default_factory=list)
+
+
+def _bad(param: str, zh: str, en: str) -> ProblemError:
+    return ProblemError(400, "invalid-parameter", zh, en, pointer=f"/query/{param}")
+
+
+# Necessary conditions of each derived category (RULES.md §3, gis.categories), so that a category filter
+# derives only the rows that can match; a parcel with an active override is always derived.
+_PREFILTER = {
+    "approved_unsupplied": "(p.approval_no IS NOT NULL OR p.approved_on IS NOT NULL) "
+                           "AND (p.supplied_on IS NULL OR p.supplied_on > :as_of)",
+    "supplied_unused": "p.supplied_on <= :as_of AND (p.completed_on IS NULL OR p.completed_on > :as_of)",
+    "low_efficiency": "p.production_started_on <= :as_of",
+}
+_HAS_OVERRIDE = ("EXISTS (SELECT 1 FROM category_overrides o WHERE o.parcel_code = p.parcel_code "
+                 "AND o.cleared_at IS NULL)")
+
+
+def _where(f: Filters) -> tuple[str, dict[str, Any]]:
+    sql = ["p.valid_to IS NULL"]
+    params: dict[str, Any] = {"last_year": f.as_of.year - 1}
+    if f.town:
+        sql.append("p.town = :town")
+        params["town"] = f.town
+    if f.holder:
+        sql.append("(h.name ILIKE :holder_like OR h.credit_code = :holder)")
+        params["holder"], params["holder_like"] = f.holder.strip().upper(), f"%{f.holder.strip()}%"
+    if f.rating:
+        if f.rating.upper() not in ("A", "B", "C", "D"):
+            raise _bad("rating", "评价等级应为 A/B/C/D", "rating must be A, B, C or D")
+        sql.append("hy.rating = :rating")
+        params["rating"] = f.rating.upper()
+    if f.min_mu is not None:
+        sql.append("p.area_mu >= :min_mu")
+        params["min_mu"] = f.min_mu
+    if f.max_mu is not None:
+        sql.append("p.area_mu <= :max_mu")
+        params["max_mu"] = f.max_mu
+    if f.land_use:
+        sql.append("(p.land_use = :land_use OR p.land_use_code = :land_use)")
+        params["land_use"] = f.land_use
+    if f.produced_by:
+        sql.append("p.produced_by = :produced_by")
+        params["produced_by"] = f.produced_by
+    if f.q:
+        sql.append("(p.parcel_code ILIKE :q OR p.name ILIKE :q)")
+        params["q"] = f"%{f.q.strip()}%"
+    if f.bbox is not None:
+        if len(f.bbox) != 4:
+            raise _bad("bbox", "bbox 应为 4 个数：minx,miny,maxx,maxy", "bbox must be 4 numbers: minx,miny,maxx,maxy")
+        sql.append("p.geom && ST_GeomFromWKB(:bbox, 4549) AND ST_Intersects(p.geom, ST_GeomFromWKB(:bbox, 4549))")
+        params["bbox"] = shapely.to_wkb(_bbox_storage(f.bbox, f.bbox_crs))
+    wanted = f.category or CRITERIA.get(f.criterion or "")
+    if wanted in _PREFILTER:
+        sql.append(f"(({_PREFILTER[wanted]}) OR {_HAS_OVERRIDE})")
+        params["as_of"] = f.as_of
+    sql.extend(f.extra_where)
+    return " AND ".join(sql), params
+
+
+def _bbox_storage(bbox: list[float], bbox_crs: str | None) -> shapely.Geometry:
+    """The bbox (in ``bbox_crs`` authority axis order) as a polygon in the storage CRS; 400 if unusable."""
+    ref = _plane_crs(bbox_crs, "bbox-crs")
+    a, b, c, d = bbox
+    if ref.northing_first:
+        a, b, c, d = b, a, d, c
+    if not all(math.isfinite(v) for v in (a, b, c, d)) or a > c or b > d:
+        raise _bad("bbox", "bbox 应为有限数值且 min ≤ max", "bbox must be finite numbers with min ≤ max")
+    if ref.is_geographic:
+        a, b, c, d = max(a, -180.0), max(b, -90.0), min(c, 180.0), min(d, 90.0)
+    t = np.linspace(0.0, 1.0, 17)
+    xs = np.concatenate([a + (c - a) * t, np.full(17, c), c - (c - a) * t, np.full(17, a)])
+    ys = np.concatenate([np.full(17, b), b + (d - b) * t, np.full(17, d), d - (d - b) * t])
+    try:  # the densified outline, reprojected; its envelope (a point or line for a degenerate bbox)
+        out = transform_geom(shapely.multipoints(np.column_stack([xs, ys])), ref, "EPSG:4549")
+    except Exception:  # PROJ refuses points outside the projection's domain
+        out = None
+    if out is None or not np.isfinite(shapely.get_coordinates(out)).all():
+        raise _bad("bbox", "bbox 超出坐标系的有效范围", "the bbox lies outside the CRS's valid area")
+    return shapely.envelope(out)
+
+
+def _plane_crs(value: str | None, param: str):
+    ref = parse_crs(value)
+    from gis.crs import _pyproj_crs
+
+    pcrs = _pyproj_crs(ref.key)
+    if not (pcrs.is_geographic or pcrs.is_projected) or len(pcrs.axis_info) != 2:
+        raise _bad(param, f"不支持的坐标参考系（须为二维平面或地理坐标系）：{ref.key}",
+                   f"unsupported CRS (a 2D geographic or projected CRS is required): {ref.key}")
+    return ref
+
+
+PARCEL_SELECT = (f"SELECT p.id, {', '.join('p.' + c for c in FACT_COLUMNS)}, p.area_m2, p.area_mu, "
+                 "p.holder_id, h.name AS holder_name, h.credit_code AS holder_credit_code, hy.rating "
+                 "FROM parcels p LEFT JOIN holders h ON h.id = p.holder_id "
+                 "LEFT JOIN holder_years hy ON hy.holder_id = p.holder_id AND hy.year = :last_year")
+
+
+@dataclass
+class Categorized:
+    row: dict[str, Any]
+    result: CategoryResult
+    override: dict[str, Any] | None
+
+    @property
+    def category(self) -> str:
+        return self.override["category"] if self.override else self.result.category
+
+    @property
+    def criterion(self) -> str | None:
+        return "override" if self.override else self.result.criterion
+
+
+_FACT_FIELDS = tuple(k for k in ParcelFacts.model_fields if k != "years")
+_YEAR_FIELDS = ("year", "rating", "tax_wan", "revenue_wan", "value_added_wan", "above_scale")
+
+
+def _num(v: Any) -> Any:
+    """Database values as the category models hold them: Decimal → float, blank text → None."""
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, str):
+        return v.strip() or None
+    return v
+
+
+def categorize(conn: Connection, rows: list[dict[str, Any]], as_of: date) -> list[Categorized]:
+    """Derive each row's category on ``as_of`` (holder figures, holder's total area, overrides).
+
+    Rows come from the database with their types checked there, so the models are built without
+    re-validation (``model_construct``): 200 000 parcels take seconds, not tens of seconds.
+    """
+    holder_ids = sorted({r["holder_id"] for r in rows if r["holder_id"] is not None})
+    raw_years: dict[int, list[Any]] = defaultdict(list)
+    holder_mu: dict[int, float] = {}
+    if holder_ids:
+        for y in conn.execute(text(
+                "SELECT holder_id, year, rating, tax_wan, revenue_wan, value_added_wan, above_scale, compliance_flags "
+                "FROM holder_years JOIN unnest(CAST(:ids AS bigint[])) AS u(id) ON holder_id = u.id"),
+                {"ids": holder_ids}).all():
+            raw_years[y.holder_id].append(y)
+        holder_mu = {h: float(mu) for h, mu in conn.execute(text(
+            "SELECT holder_id, sum(area_mu) FROM parcels JOIN unnest(CAST(:ids AS bigint[])) AS u(id) "
+            "ON holder_id = u.id WHERE valid_to IS NULL GROUP BY holder_id"), {"ids": holder_ids}).all()}
+    years: dict[int, tuple[YearFigures, ...]] = {
+        hid: tuple(sorted((YearFigures.model_construct(
+            **{k: _num(getattr(y, k)) for k in _YEAR_FIELDS}, compliance_flags=tuple(y.compliance_flags or ()),
+            holder_area_mu=holder_mu.get(hid)) for y in ys), key=lambda y: y.year))
+        for hid, ys in raw_years.items()}
+    overrides = {o["parcel_code"]: dict(o) for o in conn.execute(text(
+        "SELECT parcel_code, category, reason, actor, created_at FROM category_overrides "
+        "JOIN unnest(CAST(:codes AS text[])) AS u(code) ON parcel_code = u.code WHERE cleared_at IS NULL"),
+        {"codes": [r["parcel_code"] for r in rows]}).mappings()}
+    params = get_rule_set(None).categories
+    out = []
+    for r in rows:
+        facts = ParcelFacts.model_construct(**{k: _num(r[k]) for k in _FACT_FIELDS if r.get(k) is not None},
+                                            years=years.get(r["holder_id"], ()))
+        out.append(Categorized(r, derive_category(facts, as_of, params=params), overrides.get(r["parcel_code"])))
+    return out
+
+
+def _item(c: Categorized) -> dict[str, Any]:
+    r = c.row
+    return {
+        "parcel_code": r["parcel_code"], "name": r["name"], "town": r["town"], "land_use": r["land_use"],
+        "ownership_nature": r["ownership_nature"], "right_type": r["right_type"],
+        "holder_name": r["holder_name"], "holder_credit_code": r["holder_credit_code"],
+        "area_m2": round(r["area_m2"], 2), "area_mu": round_half_up(r["area_mu"], 2),
+        "produced_by": r["produced_by"], "rating": r["rating"].strip() if r["rating"] else None,
+        "category": c.category, "category_zh": CATEGORY_ZH[c.category], "criterion": c.criterion,
+        "overridden": c.override is not None,
+    }
+
+
+def _sort_key(name: str):
+    if name == "category":
+        return lambda c: (CATEGORIES.index(c.category), c.row["parcel_code"])
+    if name == "criterion":
+        return lambda c: (c.criterion or "", c.row["parcel_code"])
+    return lambda c: (c.row[name] is None, c.row[name] if name != "holder" else c.row["holder_name"] or "",
+                      c.row["parcel_code"])
+
+
+def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bool, list[int]]:
+    """The page of parcels, whether more follow, and the parcel ids of the page (for geometry)."""
+    desc = f.sort.startswith("-")
+    key = f.sort.lstrip("-+ ")
+    if key not in SORT_FIELDS:
+        raise _bad("sort", f"不支持的排序字段：{key}", f"cannot sort by {key} ({', '.join(SORT_FIELDS)})")
+    if f.category and f.category not in CATEGORIES:
+        raise _bad("category", f"未知的类别：{f.category}", f"unknown category {f.category} ({', '.join(CATEGORIES)})")
+    if f.criterion and f.criterion not in (*CRITERIA, "override"):
+        raise _bad("criterion", f"未知的认定依据：{f.criterion}", f"unknown criterion {f.criterion}")
+    where, params = _where(f)
+    in_python = bool(f.category or f.criterion or SORT_FIELDS[key] is None)
+    if in_python:
+        rows = [dict(r) for r in conn.execute(text(f"{PARCEL_SELECT} WHERE {where}"), params).mappings().all()]
+        cats = [c for c in categorize(conn, rows, f.as_of)
+                if (not f.category or c.category == f.category) and (not f.criterion or c.criterion == f.criterion)]
+        cats.sort(key=_sort_key("holder" if key == "holder" else key), reverse=desc)
+        page = cats[f.offset:f.offset + f.limit]
+        more = len(cats) > f.offset + f.limit
+    else:
+        order = f"{SORT_FIELDS[key]} {'DESC' if desc else 'ASC'} NULLS LAST, p.parcel_code"
+        rows = [dict(r) for r in conn.execute(text(
+            f"{PARCEL_SELECT} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"),
+            {**params, "lim": f.limit + 1, "off": f.offset}).mappings()]
+        more = len(rows) > f.limit
+        page = categorize(conn, rows[:f.limit], f.as_of)
+    return [_item(c) for c in page], more, [c.row["id"] for c in page]
+
+
+def geometries(conn: Connection, ids: list[int], crs: str | None = None) -> dict[int, bytes]:
+    """GeoJSON geometry text per parcel id, written by PostGIS (CRS84 unless ``crs``, authority axis order)."""
+    ref = _plane_crs(crs, "crs")
+    srid = ref.epsg or 4326
+    flip = "ST_FlipCoordinates(" if ref.northing_first else "("
+    rows = conn.execute(text(
+        f"SELECT id, ST_AsGeoJSON({flip}ST_Transform(geom, :srid)), :digits) FROM parcels WHERE id = ANY(:ids)"),
+        {"ids": ids, "srid": srid, "digits": 7 if ref.is_geographic else 3}).all()
+    return {r[0]: r[1].encode() for r in rows}
+
+
+def render(items: list[dict[str, Any]], fmt: str, *, geoms: dict[int, bytes] | None = None,
+           ids: list[int] | None = None, links: list[dict[str, str]] | None = None) -> tuple[bytes, str]:
+    """Encode a page as json / geojson / csv / xlsx; returns (body, media type)."""
+    if fmt == "json":
+        return orjson.dumps({"parcels": items, "returned": len(items), "links": links or []}), "application/json"
+    if fmt == "geojson":
+        parts = [b'{"type":"FeatureCollection","features":[']
+        for i, (item, pid) in enumerate(zip(items, ids or [], strict=True)):
+            if i:
+                parts.append(b",")
+            parts += [b'{"type":"Feature","id":', orjson.dumps(item["parcel_code"]), b',"geometry":',
+                      (geoms or {}).get(pid, b"null"), b',"properties":', orjson.dumps(item), b"}"]
+        parts += [b'],"numberReturned":', str(len(items)).encode(), b',"links":', orjson.dumps(links or []), b"}"]
+        return b"".join(parts), "application/geo+json"
+    headers = [_LABELS.get(c) or _EXTRA_LABELS.get(c) or c for c in LIST_COLUMNS]
+    headers[LIST_COLUMNS.index("holder_name")] = _LABELS["holder_name"]
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(headers)
+        for it in items:
+            w.writerow(["" if it[c] is None else ("是" if it[c] is True else "否" if it[c] is False else it[c])
+                        for c in LIST_COLUMNS])
+        return ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("宗地")
+        ws.append(headers)
+        for it in items:
+            ws.append([it[c] for c in LIST_COLUMNS])
+        out = io.BytesIO()
+        wb.save(out)
+        return out.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    raise _bad("f", f"不支持的格式：{fmt}", f"unknown format {fmt} (json, geojson, csv, xlsx)")
+
+
+def _lineage_up(conn: Connection, code: str, depth: int = 0) -> list[dict[str, Any]]:
+    if depth > 20:
+        return []
+    row = conn.execute(text("SELECT parent_codes FROM parcels WHERE parcel_code = :c ORDER BY id DESC LIMIT 1"),
+                       {"c": code}).first()
+    out = []
+    for pc in (row.parent_codes if row else []):
+        p = conn.execute(text("SELECT produced_by, valid_to FROM parcels WHERE parcel_code = :c "
+                              "ORDER BY id DESC LIMIT 1"), {"c": pc}).first()
+        out.append({"parcel_code": pc, "produced_by": p.produced_by if p else None,
+                    "current": p is not None and p.valid_to is None,
+                    "parents": _lineage_up(conn, pc, depth + 1)})
+    return out
+
+
+def _lineage_down(conn: Connection, code: str, depth: int = 0) -> list[dict[str, Any]]:
+    if depth > 20:
+        return []
+    rows = conn.execute(text(
+        "SELECT DISTINCT ON (parcel_code) parcel_code, produced_by, valid_to FROM parcels "
+        "WHERE parent_codes @> ARRAY[CAST(:c AS text)] ORDER BY parcel_code, id DESC"), {"c": code}).all()
+    return [{"parcel_code": r.parcel_code, "produced_by": r.produced_by, "current": r.valid_to is None,
+             "children": _lineage_down(conn, r.parcel_code, depth + 1)} for r in rows]
+
+
+def parcel_detail(conn: Connection, code: str, as_of: date) -> dict[str, Any]:
+    """Facts, category, buildings, support land, yearly figures, history, lineage and checks of a parcel."""
+    select = PARCEL_SELECT.replace(
+        "SELECT p.id,", "SELECT p.id, p.valid_from, p.valid_to, p.retired_by, p.operation_id,")
+    versions = [dict(r) for r in conn.execute(text(
+        f"{select} "
+        "WHERE p.parcel_code = :code ORDER BY p.valid_to IS NULL DESC, p.valid_to DESC, p.id DESC"),
+        {"code": code, "last_year": as_of.year - 1}).mappings()]
+    if not versions:
+        raise ProblemError(404, "unknown-parcel", f"未找到宗地：{code}", f"no parcel with code {code}",
+                           pointer="/path/code")
+    head = versions[0]
+    (cat,) = categorize(conn, [head], as_of)
+    category = cat.result.as_dict()
+    category["derived_category"] = category["category"]
+    if cat.override:
+        category.update(category=cat.override["category"], criterion="override",
+                        override=jsonable(cat.override), label_zh=CATEGORY_ZH[cat.override["category"]])
+    buildings = [jsonable(dict(b)) for b in conn.execute(text(
+        "SELECT number, floors, height_m, floor_area_m2, use, round(footprint_m2::numeric, 2) AS footprint_m2 "
+        "FROM buildings WHERE parcel_id = :id ORDER BY length(number), number"), {"id": head["id"]}).mappings()]
+    support = [jsonable(dict(s)) for s in conn.execute(text(
+        "SELECT kind, floor_area_m2, round(area_m2::numeric, 2) AS area_m2 FROM support_land WHERE parcel_id = :id "
+        "ORDER BY id"), {"id": head["id"]}).mappings()]
+    years = [jsonable(dict(y)) for y in conn.execute(text(
+        "SELECT year, rating, tax_wan, revenue_wan, value_added_wan, above_scale, compliance_flags "
+        "FROM holder_years WHERE holder_id = :h ORDER BY year"), {"h": head["holder_id"]}).mappings()] \
+        if head["holder_id"] else []
+    checks = [jsonable(dict(c)) for c in conn.execute(text(
+        "SELECT id, at, actor, operation, verdict FROM checks WHERE parcel_codes @> ARRAY[CAST(:c AS text)] "
+        "ORDER BY at DESC LIMIT 100"), {"c": code}).mappings()]
+    facts = {k: jsonable(head[k]) for k in FACT_COLUMNS}
+    facts.update(area_m2=round(head["area_m2"], 2), area_mu=round_half_up(head["area_mu"], 2),
+                 holder_name=head["holder_name"], holder_credit_code=head["holder_credit_code"],
+                 current=head["valid_to"] is None, valid_from=jsonable(head["valid_from"]),
+                 valid_to=jsonable(head["valid_to"]))
+    history = [{"id": v["id"], "valid_from": jsonable(v["valid_from"]), "valid_to": jsonable(v["valid_to"]),
+                "retired_by": jsonable(v["retired_by"]), "operation_id": jsonable(v["operation_id"]),
+                "area_m2": round(v["area_m2"], 2), "holder_name": v["holder_name"], "produced_by": v["produced_by"]}
+               for v in versions if v["valid_to"] is not None]
+    ops = [jsonable(dict(o)) for o in conn.execute(text(
+        "SELECT o.id, o.kind, o.executed_at, op.role, op.label FROM operation_parcels op "
+        "JOIN operations o ON o.id = op.operation_id JOIN parcels p ON p.id = op.parcel_id "
+        "WHERE p.parcel_code = :c ORDER BY o.executed_at"), {"c": code}).mappings()]
+    return {
+        "parcel_code": code, "facts": facts, "category": category, "buildings": buildings, "support_land": support,
+        "years": years, "history": history,
+        "lineage": {"parcel_code": code, "produced_by": head["produced_by"], "parents": _lineage_up(conn, code),
+                    "children": _lineage_down(conn, code), "operations": ops},
+        "checks": checks,
+        "links": [{"rel": "self", "href": f"/api/v1/parcels/{code}"}],
+    }

@@ -1,0 +1,161 @@
+"""Benchmark of the check API over HTTP: 16 concurrent clients for 20 s against a real uvicorn.
+
+    python -m bench.bench_api [--clients 16] [--seconds 20] [--workers 1]
+
+Creates a scratch database on the configured server (``landgis_bench_api``), migrates it, loads
+``sample_parcels/tiantai.gpkg``, makes an officer token, starts ``uvicorn`` on a spare loopback
+port and sends the showcase split (stored parcel, EPSG:4549 lots) and the showcase merge,
+alternately, from ``--clients`` threads with keep-alive ``httpx`` clients. Reports p50 / p99
+latency and requests per second; the database is dropped afterwards. Every check is recorded
+(``checks`` + audit log), so this measures the write path too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+DB = "landgis_bench_api"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare(settings):
+    from app.db import make_engine, migrate
+    from app.importer import ImportOptions, import_path
+    from app.localdb import drop_database, ensure_database
+    from app.services.tokens import create_token
+
+    drop_database(settings, DB)
+    ensure_database(settings, DB)
+    url = settings.url_for(DB)
+    migrate(url)
+    s = settings.model_copy(update={"database_url": url})
+    import_path(s, ROOT / "sample_parcels" / "tiantai.gpkg", ImportOptions(actor="bench"))
+    engine = make_engine(s)
+    try:
+        key = create_token(engine, role="officer", name="bench")[1]
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            show = json.loads((ROOT / "sample_parcels" / "showcase.json").read_text(encoding="utf-8"))
+            code = show["split_ok"]["parcel_code"]
+            wkb = conn.execute(text("SELECT ST_AsBinary(geom) FROM parcels WHERE parcel_code = :c "
+                                    "AND valid_to IS NULL"), {"c": code}).scalar_one()
+    finally:
+        engine.dispose()
+    from gis.rules.factories import company, feature, feature_collection
+
+    parent = shapely.get_geometry(shapely.from_wkb(wkb), 0)
+    minx, miny, maxx, maxy = parent.bounds
+    x = show["split_ok"]["cut_line_epsg4549"][0][0]
+    lots = feature_collection([
+        feature(shapely.intersection(parent, shapely.box(minx - 1, miny - 1, x, maxy + 1)), label="W", retained=True),
+        feature(shapely.intersection(parent, shapely.box(x, miny - 1, maxx + 1, maxy + 1)), label="E",
+                transferee=company(rating="B"))])
+    split = {"as_of": "2025-06-30", "parcel": code, "lots": lots,
+             "confirmations": {"planning": True, "fire_safety": True, "environment": True, "contract_permits": True}}
+    merge = {"as_of": "2025-06-30", "parcels": show["merge_ok"]["parcel_codes"], "holder": company(rating="B")}
+    return url, key, [("/api/v1/checks/split?crs=EPSG:4549", split), ("/api/v1/checks/merge", merge)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    from app.localdb import LocalCluster, drop_database
+    from app.settings import Settings
+
+    settings = Settings()
+    if settings.uses_local_cluster:
+        LocalCluster(settings).up(log=lambda *_: None)
+    url, key, cases = _prepare(settings)
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "LANDGIS_DB_POOL_SIZE": str(max(args.clients, 10))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            print("server did not start", file=sys.stderr)
+            return 1
+        latencies: list[float] = []
+        per_path: dict[str, list[float]] = {path: [] for path, _ in cases}
+        errors = 0
+        lock = threading.Lock()
+        stop = time.perf_counter() + args.seconds
+
+        def client(i: int) -> None:
+            nonlocal errors
+            mine, bad = [], 0
+            paths: list[str] = []
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+                n = i
+                while time.perf_counter() < stop:
+                    path, body = cases[n % len(cases)]
+                    n += 1
+                    t0 = time.perf_counter()
+                    r = c.post(path, json=body)
+                    mine.append(time.perf_counter() - t0)
+                    paths.append(path)
+                    bad += r.status_code != 200
+            with lock:
+                latencies.extend(mine)
+                for path, t in zip(paths, mine, strict=True):
+                    per_path[path].append(t)
+                errors += bad
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        lat = sorted(latencies)
+        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
+        print(f"{args.clients} clients, {wall:.1f} s, {len(lat)} requests ({errors} non-200), "
+              f"{len(lat) / wall:.1f} req/s; latency p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, "
+              f"mean {statistics.fmean(lat) * 1000:.1f} ms (uvicorn workers: {args.workers})")
+        for path, ts in per_path.items():
+            ts.sort()
+            if ts:
+                print(f"  {path}: n {len(ts)}, p50 {ts[len(ts) // 2] * 1000:.1f} ms, "
+                      f"p99 {ts[min(len(ts) - 1, int(0.99 * len(ts)))] * 1000:.1f} ms")
+        return 0 if errors == 0 else 1
+    finally:
+        server.terminate()
+        server.wait(10)
+        drop_database(settings, DB)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
