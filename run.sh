@@ -5,4 +5,5 @@ cd "$(dirname "$0")"
 LANDGIS_EXTRAS=${LANDGIS_EXTRAS:-test} bash scripts/setup.sh
 .venv/bin/landgis import sample_parcels/tiantai.gpkg --actor sample-data
 echo "天台县工业用地宗地服务 / landgis: http://${HOST:-127.0.0.1}:${PORT:-8000}/  (API docs: /docs)"
+echo "API keys: .venv/bin/landgis token create --role viewer|officer|admin --name NAME (see README)"
 exec .venv/bin/landgis serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
