@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from app import __version__
 from app.db import make_engine
@@ -15,7 +16,14 @@ from app.limits import BodyLimitMiddleware
 from app.routers import checks, health, operations, parcels, stats, tokens
 from app.settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["OrjsonResponse", "create_app"]
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON rendered by orjson (fast, UTF-8, Chinese kept as is); FastAPI's own ORJSONResponse is deprecated."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 DESCRIPTION = """
 天台县工业用地“三块地”（批而未供、供而未用、低效用地）宗地管理服务，依据天政发〔2022〕1号
@@ -44,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="天台县工业用地宗地服务 / Tiantai industrial-land parcel service",
         version=__version__,
         description=DESCRIPTION,
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url="/redoc",
