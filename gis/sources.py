@@ -704,195 +704,107 @@ NON_NEGATIVE = (
 )
 
 
-def _check_values(p: gpd.GeoDataFrame, issues: list[Issue], bad: np.ndarray) -> None:
+@dataclass
+class _Rows:
+    """Issues about rows of one layer: row numbers and parcel codes by position in the frame."""
+
+    layer: str
+    rows: np.ndarray
+    codes: np.ndarray
+    issues: list[Issue]
+
+    def flag(self, mask, code: str, severity: Severity, zh, en) -> None:
+        """One issue per position in ``mask``; ``zh`` / ``en`` map a position to the message."""
+        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
+            self.issues.append(Issue(self.layer, int(self.rows[i]), code, severity, zh(i), en(i), self.codes[i]))
+
+
+def _check_values(p: gpd.GeoDataFrame, report: _Rows, bad: np.ndarray) -> None:
     """Values the register's constraints would refuse: bad enumerations and negative figures."""
-    produced = p["produced_by"]
-    wrong = produced.notna() & ~produced.isin(PRODUCED_BY)
-    for i in np.flatnonzero(wrong.to_numpy() & ~bad):
-        issues.append(
-            Issue(
-                "parcels",
-                int(p["row"].iloc[i]),
-                "bad-produced-by",
-                "error",
-                f"产生方式 {produced.iloc[i]!r} 无效（应为 original/split/merge/edge_plot）",
-                f"produced_by {produced.iloc[i]!r} is not one of original/split/merge/edge_plot",
-                p["parcel_code"].iloc[i],
-            )
-        )
-    bad |= wrong.to_numpy()
-    nature = p["ownership_nature"]
-    odd = nature.notna() & ~nature.isin(["国有", "集体"])
-    for i in np.flatnonzero(odd.to_numpy() & ~bad):
-        issues.append(
-            Issue(
-                "parcels",
-                int(p["row"].iloc[i]),
-                "bad-value",
-                "warning",
-                f"权属性质 {nature.iloc[i]!r} 应为 国有 或 集体，按空值处理",
-                f"ownership_nature {nature.iloc[i]!r} is neither 国有 nor 集体; stored as empty",
-                p["parcel_code"].iloc[i],
-            )
-        )
+    produced = p["produced_by"].to_numpy()
+    wrong = (p["produced_by"].notna() & ~p["produced_by"].isin(PRODUCED_BY)).to_numpy()
+    report.flag(wrong & ~bad, "bad-produced-by", "error",
+                lambda i: f"产生方式 {produced[i]!r} 无效（应为 original/split/merge/edge_plot）",
+                lambda i: f"produced_by {produced[i]!r} is not one of original/split/merge/edge_plot")
+    bad |= wrong
+    nature = p["ownership_nature"].to_numpy()
+    odd = (p["ownership_nature"].notna() & ~p["ownership_nature"].isin(["国有", "集体"])).to_numpy()
+    report.flag(odd & ~bad, "bad-value", "warning",
+                lambda i: f"权属性质 {nature[i]!r} 应为 国有 或 集体，按空值处理",
+                lambda i: f"ownership_nature {nature[i]!r} is neither 国有 nor 集体; stored as empty")
     p.loc[odd, "ownership_nature"] = None
     for col in NON_NEGATIVE:
-        neg = (p[col] < 0).to_numpy()
-        for i in np.flatnonzero(neg & ~bad):
-            issues.append(
-                Issue(
-                    "parcels",
-                    int(p["row"].iloc[i]),
-                    "bad-value",
-                    "warning",
-                    f"{col} 为负数 {p[col].iloc[i]}，按空值处理",
-                    f"{col} is negative ({p[col].iloc[i]}); stored as empty",
-                    p["parcel_code"].iloc[i],
-                )
-            )
+        values = pd.to_numeric(p[col], errors="coerce").to_numpy(dtype="float64")
+        neg = values < 0
+        report.flag(neg & ~bad, "bad-value", "warning",
+                    lambda i, c=col, v=values: f"{c} 为负数 {v[i]}，按空值处理",
+                    lambda i, c=col, v=values: f"{c} is negative ({v[i]}); stored as empty")
         p.loc[neg, col] = np.nan
 
 
 def _validate_parcels(p: gpd.GeoDataFrame, jurisdiction: Jurisdiction, issues: list[Issue]) -> gpd.GeoDataFrame:
     geoms = _flat(np.asarray(p.geometry.array))
-    rows_arr = p["row"].to_numpy()
-    codes_arr = p["parcel_code"].to_numpy()
+    codes = p["parcel_code"]
+    codes_arr = codes.to_numpy()
+    report = _Rows("parcels", p["row"].to_numpy(), codes_arr, issues)
+    rows_arr = report.rows
     ok, problems = _geom_problems(geoms, polygon_only=False)
     bad = ~ok
     for i, code, zh, en in problems:
         issues.append(Issue("parcels", int(rows_arr[i]), code, "error", zh, en, codes_arr[i]))
-    codes = p["parcel_code"]
     missing = codes.isna().to_numpy()
-    for i in np.flatnonzero(missing):
-        issues.append(
-            Issue("parcels", int(rows_arr[i]), "missing-code", "error", "缺少宗地代码", "missing parcel_code")
-        )
-    badfmt = codes.notna() & ~codes.fillna("").str.match(CODE_OK)
-    for i in np.flatnonzero(badfmt.to_numpy()):
-        issues.append(
-            Issue(
-                "parcels",
-                int(rows_arr[i]),
-                "bad-code",
-                "error",
-                f"宗地代码 {codes_arr[i]!r} 含非法字符或超过 28 位",
-                f"parcel code {codes_arr[i]!r} has invalid characters or exceeds 28 characters",
-                codes_arr[i],
-            )
-        )
-    nonstd = codes.notna() & ~badfmt & ~codes.fillna("").str.match(GBT37346)
-    if nonstd.any():
-        issues.append(
-            Issue(
-                "parcels",
-                None,
-                "non-standard-code",
-                "warning",
-                f"{int(nonstd.sum())} 个宗地代码不符合 GB/T 37346（按地块编号接收）",
-                f"{int(nonstd.sum())} parcel codes do not follow GB/T 37346 (accepted as local ids)",
-            )
-        )
-    bad |= missing | badfmt.to_numpy()
+    report.flag(missing, "missing-code", "error", lambda i: "缺少宗地代码", lambda i: "missing parcel_code")
+    badfmt = (codes.notna() & ~codes.fillna("").str.match(CODE_OK)).to_numpy()
+    report.flag(badfmt, "bad-code", "error",
+                lambda i: f"宗地代码 {codes_arr[i]!r} 含非法字符或超过 28 位",
+                lambda i: f"parcel code {codes_arr[i]!r} has invalid characters or exceeds 28 characters")
+    nonstd = int((codes.notna().to_numpy() & ~badfmt & ~codes.fillna("").str.match(GBT37346).to_numpy()).sum())
+    if nonstd:
+        issues.append(Issue("parcels", None, "non-standard-code", "warning",
+                            f"{nonstd} 个宗地代码不符合 GB/T 37346（按地块编号接收）",
+                            f"{nonstd} parcel codes do not follow GB/T 37346 (accepted as local ids)"))
+    bad |= missing | badfmt
     current = p["retired_on"].isna().to_numpy()
-    dup = codes.duplicated(keep=False).to_numpy() & current & ~missing
     # a code may repeat among retired versions, but only once among current ones
-    dup &= pd.Series(codes.where(current)).duplicated(keep=False).to_numpy()
-    for i in np.flatnonzero(dup):
-        issues.append(
-            Issue(
-                "parcels",
-                int(rows_arr[i]),
-                "duplicate-code",
-                "error",
-                f"宗地代码 {codes_arr[i]} 在文件中重复",
-                f"parcel code {codes_arr[i]} repeats in the file",
-                codes_arr[i],
-            )
-        )
+    dup = current & ~missing & pd.Series(codes.where(current)).duplicated(keep=False).to_numpy()
+    report.flag(dup, "duplicate-code", "error", lambda i: f"宗地代码 {codes_arr[i]} 在文件中重复",
+                lambda i: f"parcel code {codes_arr[i]} repeats in the file")
     bad |= dup
     usable = ~bad
     pts = shapely.point_on_surface(geoms[usable])
     inside = np.zeros(len(p), dtype=bool)
     inside[usable] = shapely.contains_xy(jurisdiction.outline_storage, shapely.get_x(pts), shapely.get_y(pts))
-    for i in np.flatnonzero(usable & ~inside):
-        issues.append(
-            Issue(
-                "parcels",
-                int(rows_arr[i]),
-                "outside-county",
-                "error",
-                f"宗地位于{jurisdiction.name_zh}范围以外",
-                f"parcel lies outside {jurisdiction.name_en}",
-                codes_arr[i],
-            )
-        )
+    report.flag(usable & ~inside, "outside-county", "error", lambda i: f"宗地位于{jurisdiction.name_zh}范围以外",
+                lambda i: f"parcel lies outside {jurisdiction.name_en}")
     bad |= usable & ~inside
     area = np.full(len(p), np.nan)
     area[~bad] = shapely.area(geoms[~bad])
     declared = p["declared_area_m2"].to_numpy(dtype="float64")
     diff = np.abs(area - declared) / declared
-    for i in np.flatnonzero((~bad) & np.isfinite(diff) & (diff > 0.01)):
-        issues.append(
-            Issue(
-                "parcels",
-                int(rows_arr[i]),
-                "area-mismatch",
-                "warning",
-                f"申报面积 {declared[i]:.2f} ㎡ 与计算面积 {area[i]:.2f} ㎡ 相差 {diff[i]:.1%}",
-                f"declared area {declared[i]:.2f} m² differs from computed {area[i]:.2f} m² by {diff[i]:.1%}",
-                codes_arr[i],
-            )
-        )
-    _check_values(p, issues, bad)
-    credit = p["holder_credit_code"]
-    checked = {code: credit_code_ok(code) for code in credit.dropna().unique()}
-    bad_credit = credit.map(lambda code: code is not None and not checked[code]).astype(bool)
-    for i in np.flatnonzero(bad_credit.to_numpy() & ~bad):
-        issues.append(
-            Issue(
-                "parcels",
-                int(rows_arr[i]),
-                "bad-credit-code",
-                "warning",
-                f"统一社会信用代码 {credit.iloc[i]} 格式或校验位错误，按未知处理",
-                f"unified social credit code {credit.iloc[i]} fails its format or check digit; ignored",
-                codes_arr[i],
-            )
-        )
+    report.flag(~bad & np.isfinite(diff) & (diff > 0.01), "area-mismatch", "warning",
+                lambda i: f"申报面积 {declared[i]:.2f} ㎡ 与计算面积 {area[i]:.2f} ㎡ 相差 {diff[i]:.1%}",
+                lambda i: f"declared area {declared[i]:.2f} m² differs from computed {area[i]:.2f} m² by {diff[i]:.1%}")
+    _check_values(p, report, bad)
+    credit = p["holder_credit_code"].to_numpy()
+    checked = {code: credit_code_ok(code) for code in set(credit) if code is not None}
+    bad_credit = np.array([code is not None and not checked[code] for code in credit], dtype=bool)
+    report.flag(bad_credit & ~bad, "bad-credit-code", "warning",
+                lambda i: f"统一社会信用代码 {credit[i]} 格式或校验位错误，按未知处理",
+                lambda i: f"unified social credit code {credit[i]} fails its format or check digit; ignored")
     p.loc[bad_credit, "holder_credit_code"] = None
-    towns = p["town"]
-    unknown = towns.notna() & ~towns.isin(jurisdiction.town_names)
-    for i in np.flatnonzero(unknown.to_numpy() & ~bad):
-        issues.append(
-            Issue(
-                "parcels",
-                int(rows_arr[i]),
-                "unknown-town",
-                "warning",
-                f"未知的乡镇（街道）：{towns.iloc[i]}",
-                f"unknown town: {towns.iloc[i]}",
-                codes_arr[i],
-            )
-        )
+    towns = p["town"].to_numpy()
+    unknown = (p["town"].notna() & ~p["town"].isin(jurisdiction.town_names)).to_numpy()
+    report.flag(unknown & ~bad, "unknown-town", "warning", lambda i: f"未知的乡镇（街道）：{towns[i]}",
+                lambda i: f"unknown town: {towns[i]}")
     cur = np.flatnonzero(~bad & current)
     for a, b, inter in _overlapping_pairs(geoms[cur], jurisdiction.sliver_area_m2):
-        ia, ib = cur[a], cur[b]
-        for i, j in ((ia, ib), (ib, ia)):
-            issues.append(
-                Issue(
-                    "parcels",
-                    int(rows_arr[i]),
-                    "overlap-in-file",
-                    "error",
-                    f"与第 {int(rows_arr[j])} 行宗地 {codes_arr[j]} 重叠 {inter:.2f} ㎡",
-                    f"overlaps row {int(rows_arr[j])} ({codes_arr[j]}) by {inter:.2f} m²",
-                    codes_arr[i],
-                )
-            )
+        for i, j in ((cur[a], cur[b]), (cur[b], cur[a])):
+            issues.append(Issue("parcels", int(rows_arr[i]), "overlap-in-file", "error",
+                                f"与第 {int(rows_arr[j])} 行宗地 {codes_arr[j]} 重叠 {inter:.2f} ㎡",
+                                f"overlaps row {int(rows_arr[j])} ({codes_arr[j]}) by {inter:.2f} m²", codes_arr[i]))
             bad[i] = True
     out = p.loc[~bad].copy()
-    out = out.set_geometry(_to_multipolygons(geoms[~bad]), crs=p.crs)
-    return out
+    return out.set_geometry(_to_multipolygons(geoms[~bad]), crs=p.crs)
 
 
 def _prepare_features(
@@ -918,60 +830,25 @@ def _prepare_features(
     out = _normalise(df, attrs, layer, rows, issues)
     out["row"] = rows
     geoms = _flat(np.asarray(gdf.geometry.array))
+    codes = out["parcel_code"].to_numpy()
+    report = _Rows(layer, rows.to_numpy(), codes, issues)
     ok, problems = _geom_problems(geoms, polygon_only=True)
     for i, code, zh, en in problems:
-        issues.append(Issue(layer, int(rows.iloc[i]), code, "error", zh, en, out["parcel_code"].iloc[i]))
-    known = set(parcels["parcel_code"])
-    link = out["parcel_code"].isin(known).to_numpy()
+        issues.append(Issue(layer, int(report.rows[i]), code, "error", zh, en, codes[i]))
+    link = out["parcel_code"].isin(set(parcels["parcel_code"])).to_numpy()
     silent = out["parcel_code"].isin(skipped_codes).to_numpy()
-    for i in np.flatnonzero(ok & ~link & ~silent):
-        issues.append(
-            Issue(
-                layer,
-                int(rows.iloc[i]),
-                "orphan",
-                "error",
-                f"所属宗地 {out['parcel_code'].iloc[i]} 不在文件中",
-                f"its parcel {out['parcel_code'].iloc[i]} is not in the file",
-                out["parcel_code"].iloc[i],
-            )
-        )
+    report.flag(ok & ~link & ~silent, "orphan", "error", lambda i: f"所属宗地 {codes[i]} 不在文件中",
+                lambda i: f"its parcel {codes[i]} is not in the file")
     keep = ok & link
     if "number" in out.columns:
-        numbers = out["number"].fillna("")
-        missing_no = keep & (numbers == "").to_numpy()
-        for i in np.flatnonzero(missing_no):
-            issues.append(
-                Issue(
-                    layer,
-                    int(rows.iloc[i]),
-                    "missing-number",
-                    "error",
-                    "缺少幢号",
-                    "missing building number",
-                    out["parcel_code"].iloc[i],
-                )
-            )
+        numbers = out["number"].fillna("").to_numpy()
+        missing_no = keep & (numbers == "")
+        report.flag(missing_no, "missing-number", "error", lambda i: "缺少幢号", lambda i: "missing building number")
         keep &= ~missing_no
-        dup = (
-            keep
-            & out.assign(_k=keep)[keep]
-            .duplicated(["parcel_code", "number"])
-            .reindex(out.index, fill_value=False)
-            .to_numpy()
-        )
-        for i in np.flatnonzero(dup):
-            issues.append(
-                Issue(
-                    layer,
-                    int(rows.iloc[i]),
-                    "duplicate-number",
-                    "error",
-                    f"幢号 {out['number'].iloc[i]} 在宗地内重复",
-                    f"building number {out['number'].iloc[i]} repeats in its parcel",
-                    out["parcel_code"].iloc[i],
-                )
-            )
+        dup = np.zeros(len(out), dtype=bool)
+        dup[np.flatnonzero(keep)[out.loc[keep, ["parcel_code", "number"]].duplicated().to_numpy()]] = True
+        report.flag(dup, "duplicate-number", "error", lambda i: f"幢号 {numbers[i]} 在宗地内重复",
+                    lambda i: f"building number {numbers[i]} repeats in its parcel")
         keep &= ~dup
     result = gpd.GeoDataFrame(out.loc[keep].copy(), geometry=_to_polygons(geoms[keep]), crs=jurisdiction.storage_epsg)
     # features sticking out of their parcel: kept, reported (survey data often is a little off)
@@ -983,18 +860,10 @@ def _prepare_features(
         outside = np.zeros(len(feats))
         loose = ~shapely.covers(owners, feats)
         outside[loose] = shapely.area(shapely.difference(feats[loose], owners[loose]))
-        for i in np.flatnonzero(outside > jurisdiction.sliver_area_m2):
-            issues.append(
-                Issue(
-                    layer,
-                    int(result["row"].iloc[i]),
-                    "outside-parcel",
-                    "warning",
-                    f"有 {outside[i]:.2f} ㎡ 位于所属宗地之外",
-                    f"{outside[i]:.2f} m² lies outside its parcel",
-                    result["parcel_code"].iloc[i],
-                )
-            )
+        kept = _Rows(layer, result["row"].to_numpy(), result["parcel_code"].to_numpy(), issues)
+        kept.flag(outside > jurisdiction.sliver_area_m2, "outside-parcel", "warning",
+                  lambda i: f"有 {outside[i]:.2f} ㎡ 位于所属宗地之外",
+                  lambda i: f"{outside[i]:.2f} m² lies outside its parcel")
     return result
 
 

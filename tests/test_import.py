@@ -286,3 +286,17 @@ def test_export_formats(db_settings, engine, tmp_path):
     back = gpd.read_file(tmp_path / "out.geojson").to_crs(4549)
     # 1e-8° ≈ 1 mm: GeoJSON in degrees is not an exact round trip (GeoPackage is, above)
     assert (back.geometry.area - 8000).abs().max() < 0.2
+
+
+def test_building_problems_reported_per_row(db_settings, engine, tmp_path):
+    p = grid_parcels(n=2)
+    b = buildings_for(p)
+    b.loc[1, "number"] = "1"                                         # row 2 repeats 幢号 1 of its parcel
+    b.loc[2, "parcel_code"] = "331023003001GB09999"                  # row 3 names a parcel not in the file
+    b.loc[3, "geometry"] = bow_tie(ORIGIN[0] + 120, ORIGIN[1] + 10, size=10)  # row 4 self-intersects
+    p.to_file(tmp_path / "parcels.gpkg", layer="parcels")
+    b.to_file(tmp_path / "parcels.gpkg", layer="buildings")
+    result = run_import(db_settings, tmp_path / "parcels.gpkg")
+    found = {(i.row, i.code) for i in result.issues if i.layer == "buildings"}
+    assert found == {(2, "duplicate-number"), (3, "orphan"), (4, "invalid-geometry")}
+    assert result.counts["buildings"] == 1
