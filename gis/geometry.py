@@ -41,6 +41,7 @@ __all__ = [
     "as_valid",
     "is_single_polygon",
     "location_of",
+    "measurable",
     "merged_outline",
     "overlap_after_snap",
     "part_outside",
@@ -113,6 +114,13 @@ def as_valid(geom: BaseGeometry) -> BaseGeometry:
         polys = [p for p in parts if shapely.get_type_id(p) in _POLYGONAL]
         fixed = shapely.union_all(polys) if polys else shapely.Polygon()
     return fixed
+
+
+def measurable(geoms, validity: list[Validity]) -> np.ndarray:
+    """The geometries as an object array, each invalid one replaced by its :func:`as_valid` stand-in."""
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = [g if v.valid else as_valid(g) for g, v in zip(geoms, validity, strict=True)]
+    return arr
 
 
 def prepared(geom: BaseGeometry) -> BaseGeometry:

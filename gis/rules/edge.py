@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import shapely
 
-from gis.geometry import Adjacency, Validity, adjacency_graph, as_valid, location_of, overlap_after_snap, validities
+from gis.geometry import (
+    Adjacency,
+    Validity,
+    adjacency_graph,
+    location_of,
+    measurable,
+    overlap_after_snap,
+    validities,
+)
 from gis.jurisdiction import Jurisdiction
 from gis.rules.common import (
     SupportUnit,
@@ -62,10 +70,7 @@ class EdgeCheck:
 
     @cached_property
     def geoms(self) -> np.ndarray:
-        arr = np.empty(len(self.plots), dtype=object)
-        arr[:] = [p.geometry if v.valid else as_valid(p.geometry)
-                  for p, v in zip(self.plots, self.validity, strict=True)]
-        return arr
+        return measurable([p.geometry for p in self.plots], self.validity)
 
     @cached_property
     def areas(self) -> np.ndarray:

@@ -23,8 +23,8 @@ from gis.geometry import (
     Adjacency,
     Validity,
     adjacency_graph,
-    as_valid,
     location_of,
+    measurable,
     merged_outline,
     overlap_after_snap,
     validities,
@@ -74,10 +74,7 @@ class MergeCheck:
 
     @cached_property
     def geoms(self) -> np.ndarray:
-        arr = np.empty(len(self.parcels), dtype=object)
-        arr[:] = [p.geometry if v.valid else as_valid(p.geometry)
-                  for p, v in zip(self.parcels, self.validity, strict=True)]
-        return arr
+        return measurable([p.geometry for p in self.parcels], self.validity)
 
     @cached_property
     def areas(self) -> np.ndarray:

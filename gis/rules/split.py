@@ -23,9 +23,9 @@ import shapely
 from gis.geometry import (
     Tiling,
     Validity,
-    as_valid,
     is_single_polygon,
     location_of,
+    measurable,
     part_outside,
     prepared,
     tiling,
@@ -99,8 +99,7 @@ class SplitCheck:
     @cached_property
     def tiling(self) -> Tiling:
         """How the lots tile the parent; invalid lots take part through a valid stand-in (:func:`as_valid`)."""
-        geoms = [lot.geometry if v.valid else as_valid(lot.geometry)
-                 for lot, v in zip(self.lots, self.lot_validity, strict=True)]
+        geoms = list(measurable([lot.geometry for lot in self.lots], self.lot_validity))
         order = sorted(range(len(geoms)), key=lambda i: self.lots[i].label)
         return tiling(self.parent.geometry, geoms, tolerance_m=self.tol,
                       sliver_area_m2=self.rs.geometry.sliver_area_m2, order=order)
