@@ -25,6 +25,10 @@ Criteria (ids are stable; the first matching one is reported as ``criterion``):
 ``low_far``
     actual FAR < 1.0 (switchable per jurisdiction; on for Tiantai).
 
+:func:`derive_categories_frame` gives the same categories, criteria and figures for a whole DataFrame
+at once (numpy, one row per parcel, columns listed by :func:`frame_columns`), for statistics and
+category filters over the whole register.
+
 Idle time (``years_idle``) counts from the start that was due (not started) or from ``halted_since``
 (halted); ``idle_fee_due`` at ≥ 1 year (闲置费 up to 20 % of the land price), and
 ``recoverable_without_compensation`` at ≥ 2 years (art. 14). Whole years are calendar
@@ -50,7 +54,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gis.rulesets import CategoryParams, RuleSet, get_rule_set
-from gis.units import m2_to_mu, round_half_up
+from gis.units import MU_M2, m2_to_mu, round_half_up
 
 __all__ = [
     "CATEGORIES",
@@ -61,7 +65,10 @@ __all__ = [
     "YearFigures",
     "add_years",
     "derive_categories",
+    "derive_categories_frame",
     "derive_category",
+    "facts_frame",
+    "frame_columns",
 ]
 
 Category = Literal["approved_unsupplied", "supplied_unused", "low_efficiency", "none"]
@@ -329,3 +336,260 @@ def derive_categories(facts: Iterable[ParcelFacts], as_of: date | None = None, *
     """:func:`derive_category` for many parcels, loading the thresholds once."""
     rs = rule_set if isinstance(rule_set, RuleSet) else get_rule_set(rule_set)
     return [derive_category(f, as_of, params=rs.categories) for f in facts]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vectorised derivation: one row per parcel, every row at once with numpy (stats, category filters).
+
+#: Parcel columns :func:`derive_categories_frame` reads (besides the per-year columns of :func:`frame_columns`).
+FRAME_DATE_COLUMNS = ("approved_on", "supplied_on", "agreed_start_on", "construction_started_on", "completed_on",
+                      "production_started_on", "halted_since")
+FRAME_NUMBER_COLUMNS = ("area_m2", "developed_area_m2", "invested_wan", "planned_investment_wan", "far_actual")
+FRAME_YEAR_FIELDS = ("rating", "tax_wan", "revenue_wan", "holder_area_mu")
+FRAME_CRITERIA = tuple(CRITERIA)
+
+
+def frame_columns(rule_set: RuleSet | str | None = None, *, params: CategoryParams | None = None) -> tuple[str, ...]:
+    """The input columns :func:`derive_categories_frame` needs under the rule set's thresholds.
+
+    Per-year columns carry a suffix ``_k``: the holder's figures for the year ``as_of.year − k``
+    (``_1`` last year, ``_2`` the year before …, as many years as ``large_revenue_years``).
+    """
+    if params is None:
+        params = (rule_set if isinstance(rule_set, RuleSet) else get_rule_set(rule_set)).categories
+    years = tuple(f"{name}_{k}" for k in range(1, params.large_revenue_years + 1) for name in FRAME_YEAR_FIELDS)
+    return ("approval_no", *FRAME_DATE_COLUMNS, *FRAME_NUMBER_COLUMNS, *years)
+
+
+def facts_frame(facts: Iterable[ParcelFacts], as_of: date, *, rule_set: RuleSet | str | None = None,
+                params: CategoryParams | None = None) -> Any:
+    """The input frame of :func:`derive_categories_frame` built from :class:`ParcelFacts` (a Python loop).
+
+    For tests and small sets; services select the columns straight from the database.
+    """
+    import pandas as pd
+
+    if params is None:
+        params = (rule_set if isinstance(rule_set, RuleSet) else get_rule_set(rule_set)).categories
+    cols = frame_columns(params=params)
+    rows = []
+    for f in facts:
+        row: dict[str, Any] = {c: getattr(f, c) for c in ("approval_no", *FRAME_DATE_COLUMNS, *FRAME_NUMBER_COLUMNS)}
+        row["parcel_code"] = f.parcel_code
+        for k in range(1, params.large_revenue_years + 1):
+            y = f.year(as_of.year - k)
+            for name in FRAME_YEAR_FIELDS:
+                row[f"{name}_{k}"] = getattr(y, name) if y is not None else None
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=["parcel_code", *cols])
+    for c in cols:
+        if c in FRAME_DATE_COLUMNS:
+            df[c] = df[c].astype(object)
+        elif c not in ("approval_no",) and not c.startswith("rating_"):
+            df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
+    return df
+
+
+def _frame_days(col: Any) -> Any:
+    """A date column (datetime64, or objects: date / Timestamp / None / NaT / NaN) as numpy datetime64[D]."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        if getattr(col.dtype, "tz", None) is not None:
+            col = col.dt.tz_localize(None)
+        return col.to_numpy().astype("datetime64[D]")
+    values = col.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = None
+    return values.astype("datetime64[D]")
+
+
+def _frame_ymd_key(days: Any) -> tuple[Any, Any, Any]:
+    """Year, month and day of a datetime64[D] array (1970-01-01 where NaT: mask separately)."""
+    import numpy as np
+
+    days = np.where(np.isnat(days), np.datetime64(0, "D"), days)
+    y = days.astype("datetime64[Y]")
+    m = days.astype("datetime64[M]")
+    year = y.astype(np.int64) + 1970
+    month = (m - y.astype("datetime64[M]")).astype(np.int64) + 1
+    day = (days - m.astype("datetime64[D]")).astype(np.int64) + 1
+    return year, month, day
+
+
+def _frame_add_years_key(year: Any, month: Any, day: Any, n: int) -> Any:
+    """``add_years(d, n)`` as a sortable key ``YYYYMMDD`` (29 February → 28 February in common years)."""
+    import numpy as np
+
+    y = year + n
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    d = np.where((month == 2) & (day == 29) & ~leap, 28, day)
+    return y * 10000 + month * 100 + d
+
+
+def _frame_years(start_days: Any, end_day: Any) -> Any:
+    """``_years`` vectorised: round(days / 365.25, 2) exactly as Python rounds it.
+
+    days / 365.25 is 400·days / 1461 hundredths, never exactly half-way, so rounding the rational
+    with integers gives what ``round`` gives on the float.
+    """
+    import numpy as np
+
+    d = (end_day - np.where(np.isnat(start_days), end_day, start_days)).astype(np.int64)
+    return ((800 * d + 1461) // 2922) / 100
+
+
+def _frame_round_half_up_2(v: Any) -> Any:
+    """``round_half_up(v, 2)`` vectorised: half away from zero on the shortest decimal repr of ``v``.
+
+    The repr of a float is exactly a half-way decimal x.xx5 iff the float is the one nearest that
+    decimal, so compare with the floats nearest the two half-way points around ``rint(100·|v|)``.
+    """
+    import numpy as np
+
+    a = np.abs(v)
+    k = np.rint(a * 100)
+    lo = (2 * k - 1) / 200
+    hi = (2 * k + 1) / 200
+    j = np.where(a < lo, k - 1, np.where(a >= hi, k + 1, k))
+    return np.copysign(j / 100, v)
+
+
+def derive_categories_frame(df: Any, as_of: date | None = None, *, rule_set: RuleSet | str | None = None,
+                            params: CategoryParams | None = None) -> Any:
+    """:func:`derive_category` for every row of a DataFrame at once (numpy, no per-row Python).
+
+    ``df`` has one row per parcel and the columns of :func:`frame_columns` (extra columns are ignored;
+    a missing one is a ``KeyError``):
+
+    ``approval_no``
+        text (blank or null: none) or bool (whether there is one).
+    ``approved_on``, ``supplied_on``, ``agreed_start_on``, ``construction_started_on``, ``completed_on``,
+    ``production_started_on``, ``halted_since``
+        dates: datetime64, or objects (``date`` / ``Timestamp``; ``None`` / ``NaT`` / NaN missing).
+    ``area_m2``
+        the official area (> 0); ``developed_area_m2``, ``invested_wan``, ``planned_investment_wan``,
+        ``far_actual``: numbers, NaN missing.
+    ``rating_k``, ``tax_wan_k``, ``revenue_wan_k``, ``holder_area_mu_k`` for k = 1 … ``large_revenue_years``
+        the holder's figures for the year ``as_of.year − k`` (NaN / null when the holder has none);
+        ``holder_area_mu_k`` is what 亩均税收 divides by (NaN: the parcel's own area). Only ``rating_1``
+        is read of the ratings.
+
+    Returns a DataFrame on ``df``'s index with ``category``, ``criterion`` (None for ``none``), one bool
+    column ``match_<criterion>`` per criterion (the scalar ``criteria``), ``years_since_approval``,
+    ``years_idle`` (float, NaN for None), ``approval_flagged``, ``idle_fee_due``,
+    ``recoverable_without_compensation`` (nullable ``boolean``, NA for None), ``idle_since``
+    (datetime64, NaT for None), ``last_year`` and ``tax_per_mu_k`` (float, NaN for none) — the figures
+    of :class:`CategoryResult`, equal to :func:`derive_category`'s for every row. Explanations are not
+    produced (ask :func:`derive_category` for the parcels shown).
+    """
+    import numpy as np
+    import pandas as pd
+
+    if as_of is None:
+        from gis.rules.engine import today
+
+        as_of = today()
+    if params is None:
+        params = (rule_set if isinstance(rule_set, RuleSet) else get_rule_set(rule_set)).categories
+    p = params
+    n = len(df)
+    missing = [c for c in frame_columns(params=p) if c not in df.columns]
+    if missing:
+        raise KeyError(f"derive_categories_frame: missing columns {missing}")
+
+    as_of_day = np.datetime64(as_of, "D")
+    as_of_key = as_of.year * 10000 + as_of.month * 100 + as_of.day
+    last = as_of.year - 1
+
+    days = {c: _frame_days(df[c]) for c in FRAME_DATE_COLUMNS}
+    valid = {c: ~np.isnat(d) for c, d in days.items()}
+    on = {c: valid[c] & (days[c] <= as_of_day) for c in FRAME_DATE_COLUMNS}
+
+    def num(c: str) -> Any:
+        return pd.to_numeric(df[c], errors="raise").to_numpy(dtype=float, na_value=np.nan)
+
+    def text(c: str) -> Any:
+        s = df[c]
+        if pd.api.types.is_bool_dtype(s.dtype):
+            return s.to_numpy(dtype=bool)
+        return (s.astype("string").str.strip().fillna("") != "").to_numpy(dtype=bool)
+
+    def add_years_key(c: str, years: int) -> Any:
+        return _frame_add_years_key(*_frame_ymd_key(days[c]), years)
+
+    area = num("area_m2")
+    area_mu = area / MU_M2
+
+    # per-year 亩均税收 (tax_wan / holder_area_mu, else / the parcel's mu), rounded half-up to 0.01
+    tax_per_mu = {}
+    for k in range(1, p.large_revenue_years + 1):
+        tax = num(f"tax_wan_{k}")
+        holder_mu = num(f"holder_area_mu_{k}")
+        mu = np.where(np.isnan(holder_mu) | (holder_mu == 0), area_mu, holder_mu)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(~np.isnan(tax) & (mu > 0), _frame_round_half_up_2(tax / mu), np.nan)
+        tax_per_mu[k] = t
+
+    # 批而未供
+    has_approved_on = valid["approved_on"]
+    approved = text("approval_no") | has_approved_on
+    is_au = approved & ~on["supplied_on"] & (~has_approved_on | on["approved_on"])
+
+    # 供而未用
+    supplied = ~is_au & on["supplied_on"]
+    started = on["construction_started_on"] | on["completed_on"] | on["production_started_on"]
+    due_col = np.where(valid["agreed_start_on"], days["agreed_start_on"], days["supplied_on"])
+    due_key = _frame_add_years_key(*_frame_ymd_key(due_col), p.start_grace_years)
+    is_ns = supplied & ~started & (as_of_key >= due_key)
+    developed, invested, planned = num("developed_area_m2"), num("invested_wan"), num("planned_investment_wan")
+    with np.errstate(invalid="ignore"):
+        under_dev = ~np.isnan(developed) & (developed < area * p.developed_share_below)
+        under_inv = ~np.isnan(invested) & ~np.isnan(planned) & (planned != 0) & \
+            (invested < planned * p.invested_share_below)
+    is_hu = supplied & started & ~on["completed_on"] & on["halted_since"] & \
+        (as_of_key >= add_years_key("halted_since", p.halted_min_years)) & (under_dev | under_inv)
+    is_su = is_ns | is_hu
+    idle_since = np.where(is_ns, due_col, np.where(is_hu, days["halted_since"], np.datetime64("NaT", "D")))
+    idle_ymd = _frame_ymd_key(idle_since)
+
+    # 低效用地
+    producing = ~is_au & ~is_su & on["production_started_on"]
+    with np.errstate(invalid="ignore"):
+        m_tax = producing & (tax_per_mu[1] <= p.tax_per_mu_max_wan)
+        m_large = producing.copy()
+        for k in range(1, p.large_revenue_years + 1):
+            revenue = num(f"revenue_wan_{k}")
+            m_large &= (revenue >= p.large_revenue_min_wan) & (tax_per_mu[k] <= p.large_revenue_tax_per_mu_max_wan)
+        rating = df["rating_1"].astype("string").str.strip().str.upper()
+        m_rating = producing & rating.isin(list(p.low_efficiency_ratings)).fillna(False).to_numpy(dtype=bool)
+        far = num("far_actual")
+        m_far = producing & (p.low_far_enabled & ~np.isnan(far) & (far < p.low_far_below))
+    is_le = m_tax | m_large | m_rating | m_far
+
+    category = np.select([is_au, is_su, is_le], ["approved_unsupplied", "supplied_unused", "low_efficiency"],
+                         "none").astype(object)
+    criterion = np.select([is_au, is_ns, is_hu, m_tax, m_large, m_rating, m_far],
+                          ["approved_unsupplied", "not_started", "halted_underdeveloped", "tax_per_mu",
+                           "large_revenue_low_tax", "rating_d", "low_far"], "").astype(object)
+    criterion[criterion == ""] = None
+
+    def nullable(values: Any, mask: Any) -> Any:
+        return pd.arrays.BooleanArray(np.asarray(values, dtype=bool) & mask, ~mask)
+
+    au_dated = is_au & has_approved_on
+    out = pd.DataFrame({
+        "category": category,
+        "criterion": criterion,
+        **{f"match_{c}": m for c, m in zip(FRAME_CRITERIA, (is_au, is_ns, is_hu, m_tax, m_large, m_rating, m_far),
+                                           strict=True)},
+        "years_since_approval": np.where(au_dated, _frame_years(days["approved_on"], as_of_day), np.nan),
+        "approval_flagged": nullable(as_of_key >= add_years_key("approved_on", p.approval_flag_years), au_dated),
+        "idle_since": idle_since.astype("datetime64[ns]"),
+        "years_idle": np.where(is_su, _frame_years(idle_since, as_of_day), np.nan),
+        "idle_fee_due": nullable(as_of_key >= _frame_add_years_key(*idle_ymd, p.idle_fee_years), is_su),
+        "recoverable_without_compensation": nullable(
+            as_of_key >= _frame_add_years_key(*idle_ymd, p.recovery_years), is_su),
+        "last_year": np.full(n, last, dtype=np.int64),
+        **{f"tax_per_mu_{k}": t for k, t in tax_per_mu.items()},
+    }, index=df.index)
+    return out
