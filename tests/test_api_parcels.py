@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections import Counter
 
 import pandas as pd
@@ -140,3 +141,23 @@ def test_detail_with_lineage_and_history(client):
 def test_counts_by_category(client):
     got = Counter(i["category"] for i in _all(client))
     assert got == Counter(EXPECTED["category"])
+
+
+@pytest.mark.parametrize("sort", ["holder", "-holder", "name", "-town", "category", "-category", "-criterion"])
+def test_sort_with_a_category_filter_or_category_sort(client, sort):
+    """Sorted as the SQL listing sorts: by the key (nulls last), then by parcel code."""
+    params = {"sort": sort} if "category" in sort else {"sort": sort, "category": "low_efficiency"}
+    items = _all(client, **params)
+    assert items
+    key = sort.lstrip("-")
+    field = {"holder": "holder_name"}.get(key, key)
+    rank = {"approved_unsupplied": 0, "supplied_unused": 1, "low_efficiency": 2, "none": 3}
+    values = [rank[i["category"]] if key == "category" else i[field] for i in items]
+    present = [v for v in values if v is not None]
+    assert values == present + [None] * (len(values) - len(present))  # nulls last
+    assert present == sorted(present, reverse=sort.startswith("-"))
+    for a, b in itertools.pairwise(items):
+        va = rank[a["category"]] if key == "category" else a[field]
+        vb = rank[b["category"]] if key == "category" else b[field]
+        if va == vb:
+            assert a["parcel_code"] < b["parcel_code"]

@@ -1,9 +1,10 @@
 """The parcel register: filtered listings (JSON / GeoJSON / CSV / XLSX), one parcel in full, and the
 categories (三块地) derived on a date with officer overrides applied.
 
-Cheap filters (town, holder, land use, area, bbox, free text …) run in SQL; the category is derived
-in Python (:mod:`gis.categories`) for the rows that pass them, and only for the page when no
-category filter or category sort asks for more.
+Cheap filters (town, holder, land use, area, bbox, free text …) run in SQL. Without a category
+filter or sort only the page is categorised (:func:`categorize`, one parcel at a time); a category
+filter or sort, and the statistics, fetch the facts of every row that passes in one query and derive
+them all at once with :func:`gis.categories.derive_categories_frame` (:func:`category_frame`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -27,12 +29,21 @@ from app.errors import ProblemError
 from app.lookup import FACT_COLUMNS
 from app.services.common import jsonable
 from gis.attributes import PARCEL_ATTRS
-from gis.categories import CATEGORIES, CRITERIA, CategoryResult, ParcelFacts, YearFigures, derive_category
+from gis.categories import (
+    CATEGORIES,
+    CRITERIA,
+    FRAME_DATE_COLUMNS,
+    CategoryResult,
+    ParcelFacts,
+    YearFigures,
+    derive_categories_frame,
+    derive_category,
+)
 from gis.crs import parse_crs, transform_geom
 from gis.rulesets import get_rule_set
 from gis.units import round_half_up
 
-__all__ = ["Categorized", "Filters", "categorize", "list_parcels", "parcel_detail", "render"]
+__all__ = ["Categorized", "Filters", "categorize", "category_frame", "list_parcels", "parcel_detail", "render"]
 
 SORT_FIELDS = {"parcel_code": "p.parcel_code", "name": "p.name", "town": "p.town", "area_mu": "p.area_mu",
                "area_m2": "p.area_m2", "land_use": "p.land_use", "holder": "h.name", "category": None,
@@ -230,26 +241,123 @@ def categorize(conn: Connection, rows: list[dict[str, Any]], as_of: date) -> lis
     return out
 
 
+_EPOCH = "1970-01-01"
+_FRAME_TEXT_COLUMNS = {"name": "p.name", "town": "p.town", "land_use": "p.land_use", "holder_name": "h.name"}
+
+
+def category_frame(conn: Connection, where: str, params: dict[str, Any], as_of: date,
+                   columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The category on ``as_of`` of every parcel passing ``where`` (aliases of :data:`PARCEL_SELECT`), at once.
+
+    One query fetches the facts, the holder's figures for the years the rule set reads, the holder's
+    total current area and the active override; :func:`derive_categories_frame` derives them all.
+    Columns: ``id``, ``parcel_code``, ``area_m2``, ``area_mu``, the text ``columns`` asked for (``name``,
+    ``town``, ``land_use``, ``holder_name``), the derived figures (``category``,
+    ``criterion``, ``years_since_approval`` …) and the effective ``category_final`` /
+    ``criterion_final`` (``override`` when an officer set the category) with ``overridden``.
+    """
+    cats = get_rule_set(None).categories
+    years = range(1, cats.large_revenue_years + 1)
+    alias = {k: "hy" if k == 1 else f"hy{k}" for k in years}
+    year_cols = ", ".join(
+        f"btrim({a}.rating) AS rating_{k}, {a}.tax_wan::float8 AS tax_wan_{k}, "
+        f"{a}.revenue_wan::float8 AS revenue_wan_{k}" for k, a in alias.items())
+    year_joins = " ".join(
+        f"LEFT JOIN holder_years {a} ON {a}.holder_id = p.holder_id AND {a}.year = :frame_year_{k}"
+        for k, a in alias.items() if k != 1)
+    sql = (
+        f"SELECT p.id, p.parcel_code, p.holder_id, {''.join(f'{_FRAME_TEXT_COLUMNS[c]} AS {c}, ' for c in columns)}"
+        "p.area_m2, p.area_mu, p.approval_no, "
+        f"{', '.join(f'p.{c} - DATE {_EPOCH!r} AS {c}' for c in FRAME_DATE_COLUMNS)}, "  # days: fast to convert
+        "p.developed_area_m2::float8 AS developed_area_m2, "
+        "p.invested_wan::float8 AS invested_wan, p.planned_investment_wan::float8 AS planned_investment_wan, "
+        f"p.far_actual::float8 AS far_actual, {year_cols}, o.category AS override_category "
+        "FROM parcels p LEFT JOIN holders h ON h.id = p.holder_id "
+        "LEFT JOIN holder_years hy ON hy.holder_id = p.holder_id AND hy.year = :last_year "
+        f"{year_joins} "
+        "LEFT JOIN category_overrides o ON o.parcel_code = p.parcel_code AND o.cleared_at IS NULL "
+        f"WHERE {where}")
+    result = conn.execute(text(sql), {**params, "last_year": as_of.year - 1,
+                                      **{f"frame_year_{k}": as_of.year - k for k in years if k != 1}})
+    names = list(result.keys())
+    rows = result.all()
+    data: dict[str, Any] = {}
+    for c, values in zip(names, zip(*rows, strict=True) if rows else [()] * len(names), strict=True):
+        if c in FRAME_DATE_COLUMNS:  # days since 1970-01-01 (None → NaN → NaT)
+            days = np.array(values, dtype=float)
+            dates = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[D]")
+            dates[~np.isnan(days)] = days[~np.isnan(days)].astype(np.int64)
+            data[c] = dates
+        elif c == "id":
+            data[c] = np.array(values, dtype=np.int64)
+        elif c == "holder_id":
+            data[c] = np.array(values, dtype=float)
+        elif c == "parcel_code" or c in _FRAME_TEXT_COLUMNS or c.startswith("rating_") \
+                or c in ("approval_no", "override_category"):
+            data[c] = np.array(values, dtype=object)
+        else:  # numbers (float8 from the database; None → NaN)
+            data[c] = np.array(values, dtype=float)
+    df = pd.DataFrame(data, columns=names)
+    # 亩均税收 divides by the holder's total current area (as categorize() does)
+    holders = df["holder_id"].dropna().unique().astype(np.int64)
+    if len(holders) > 5000:  # most of the register: one pass over it beats looking holders up
+        totals = conn.execute(text("SELECT holder_id, sum(area_mu) FROM parcels WHERE valid_to IS NULL "
+                                   "AND holder_id IS NOT NULL GROUP BY holder_id")).all()
+    else:
+        totals = conn.execute(text(
+            "SELECT holder_id, sum(area_mu) FROM parcels JOIN unnest(CAST(:ids AS bigint[])) AS u(id) "
+            "ON holder_id = u.id WHERE valid_to IS NULL GROUP BY holder_id"), {"ids": holders.tolist()}).all()
+    holder_mu = df["holder_id"].map(pd.Series({h: float(mu) for h, mu in totals}, dtype=float)).to_numpy(dtype=float)
+    for k in years:
+        df[f"holder_area_mu_{k}"] = holder_mu
+    derived = derive_categories_frame(df, as_of, params=cats)
+    out = pd.concat([df[["id", "parcel_code", *columns, "area_m2", "area_mu", "override_category"]], derived],
+                    axis=1)
+    out["overridden"] = out["override_category"].notna()
+    out["category_final"] = out["override_category"].where(out["overridden"], out["category"])
+    out["criterion_final"] = out["criterion"].astype(object).where(~out["overridden"], "override")
+    return out
+
+
+def _frame_order(frame: pd.DataFrame, key: str, desc: bool) -> np.ndarray:
+    """Positions of ``frame`` sorted as the SQL listing sorts: the key (NULLS LAST), then parcel_code."""
+    code = frame["parcel_code"].to_numpy(dtype=object)
+    col = frame["holder_name" if key == "holder" else key] if key not in ("category", "criterion") else None
+    if key == "category":
+        rank = {c: i for i, c in enumerate(CATEGORIES)}
+        value = frame["category_final"].map(rank).to_numpy(dtype=float)
+    elif key == "criterion":
+        value = frame["criterion_final"].fillna("").to_numpy(dtype=object)
+    elif col is not None and pd.api.types.is_numeric_dtype(col.dtype):
+        value = col.to_numpy(dtype=float)
+    else:
+        value = col.to_numpy(dtype=object)  # type: ignore[union-attr]
+    null = pd.isna(value)
+    codes = pd.factorize(code, sort=True)[0]
+    if value.dtype == object:
+        filled = np.where(null, "", value) if not null.all() else np.zeros(len(value))
+        ranks = pd.factorize(filled, sort=True)[0]
+    else:
+        ranks = np.where(null, 0, value)
+    if desc:
+        ranks = -ranks
+    return np.lexsort((codes, ranks, null))
+
+
 def _item(c: Categorized) -> dict[str, Any]:
-    r = c.row
+    return _item_of(c.row, c.category, c.criterion, c.override is not None)
+
+
+def _item_of(r: dict[str, Any], category: str, criterion: str | None, overridden: bool) -> dict[str, Any]:
     return {
         "parcel_code": r["parcel_code"], "name": r["name"], "town": r["town"], "land_use": r["land_use"],
         "ownership_nature": r["ownership_nature"], "right_type": r["right_type"],
         "holder_name": r["holder_name"], "holder_credit_code": r["holder_credit_code"],
         "area_m2": round(r["area_m2"], 2), "area_mu": round_half_up(r["area_mu"], 2),
         "produced_by": r["produced_by"], "rating": r["rating"].strip() if r["rating"] else None,
-        "category": c.category, "category_zh": CATEGORY_ZH[c.category], "criterion": c.criterion,
-        "overridden": c.override is not None,
+        "category": category, "category_zh": CATEGORY_ZH[category], "criterion": criterion,
+        "overridden": overridden,
     }
-
-
-def _sort_key(name: str):
-    if name == "category":
-        return lambda c: (CATEGORIES.index(c.category), c.row["parcel_code"])
-    if name == "criterion":
-        return lambda c: (c.criterion or "", c.row["parcel_code"])
-    return lambda c: (c.row[name] is None, c.row[name] if name != "holder" else c.row["holder_name"] or "",
-                      c.row["parcel_code"])
 
 
 def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bool, list[int]]:
@@ -265,12 +373,23 @@ def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bo
     where, params = _where(f)
     in_python = bool(f.category or f.criterion or SORT_FIELDS[key] is None)
     if in_python:
-        rows = [dict(r) for r in conn.execute(text(f"{PARCEL_SELECT} WHERE {where}"), params).mappings().all()]
-        cats = [c for c in categorize(conn, rows, f.as_of)
-                if (not f.category or c.category == f.category) and (not f.criterion or c.criterion == f.criterion)]
-        cats.sort(key=_sort_key("holder" if key == "holder" else key), reverse=desc)
-        page = cats[f.offset:f.offset + f.limit]
-        more = len(cats) > f.offset + f.limit
+        sort_key = "holder_name" if key == "holder" else key
+        frame = category_frame(conn, where, params, f.as_of,
+                               (sort_key,) if sort_key in _FRAME_TEXT_COLUMNS else ())
+        keep = np.ones(len(frame), dtype=bool)
+        if f.category:
+            keep &= (frame["category_final"] == f.category).to_numpy(dtype=bool)
+        if f.criterion:
+            keep &= (frame["criterion_final"] == f.criterion).to_numpy(dtype=bool)
+        frame = frame[keep]
+        chosen = frame.iloc[_frame_order(frame, key, desc)[f.offset:f.offset + f.limit]]
+        more = len(frame) > f.offset + f.limit
+        ids = [int(i) for i in chosen["id"]]
+        by_id = {r["id"]: dict(r) for r in conn.execute(
+            text(f"{PARCEL_SELECT} WHERE p.id = ANY(:ids)"), {"ids": ids, "last_year": f.as_of.year - 1}).mappings()}
+        items = [_item_of(by_id[i], cat, None if pd.isna(crit) else crit, bool(ov)) for i, cat, crit, ov in zip(
+            ids, chosen["category_final"], chosen["criterion_final"], chosen["overridden"], strict=True)]
+        return items, more, ids
     else:
         order = f"{SORT_FIELDS[key]} {'DESC' if desc else 'ASC'} NULLS LAST, p.parcel_code"
         rows = [dict(r) for r in conn.execute(text(

@@ -7,10 +7,11 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.services.parcels import CATEGORY_ZH, PARCEL_SELECT, categorize
+from app.services.parcels import CATEGORY_ZH, category_frame
 from gis.jurisdiction import load_jurisdiction
 from gis.units import round_half_up
 
@@ -19,60 +20,56 @@ __all__ = ["stats"]
 AGE_BANDS = ((0, 1, "<1"), (1, 2, "1-2"), (2, 3, "2-3"), (3, 5, "3-5"), (5, None, ">=5"))
 
 
-def _band(years: float | None) -> str:
-    if years is None:
-        return "unknown"
-    for lo, hi, name in AGE_BANDS:
-        if years >= lo and (hi is None or years < hi):
-            return name
-    return "unknown"
-
-
-def _acc() -> dict[str, float]:
-    return {"count": 0, "area_mu": 0.0}
-
-
-def _add(acc: dict[str, float], mu: float) -> None:
-    acc["count"] += 1
-    acc["area_mu"] += mu
-
-
 def _round(tree: Any) -> Any:
     if isinstance(tree, dict):
         return {k: (round_half_up(v, 2) if k == "area_mu" else _round(v)) for k, v in tree.items()}
     return tree
 
 
+def _acc(count: int = 0, mu: float = 0.0) -> dict[str, float]:
+    return {"count": count, "area_mu": mu}
+
+
+def _groups(keys: np.ndarray, mu: np.ndarray, mask: np.ndarray, order: list[str] | None = None) -> dict[str, Any]:
+    """Count and area (summed in row order) per key of the masked rows; keys in ``order`` (else sorted)."""
+    keys, mu = keys[mask], mu[mask]
+    if not len(keys):
+        return {}
+    names, idx = np.unique(keys.astype(str), return_inverse=True)
+    counts = np.bincount(idx, minlength=len(names))
+    areas = np.bincount(idx, weights=mu, minlength=len(names))
+    got = {str(n): _acc(int(c), float(a)) for n, c, a in zip(names, counts, areas, strict=True)}
+    return {k: got[k] for k in (order or sorted(got)) if k in got}
+
+
+def _bands(years: np.ndarray) -> np.ndarray:
+    out = np.full(len(years), "unknown", dtype=object)
+    for lo, hi, name in AGE_BANDS:
+        out[(years >= lo) & ((years < hi) if hi is not None else True)] = name
+    return out
+
+
+def _total(mu: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    return _acc(int(mask.sum()), float(np.bincount(np.zeros(int(mask.sum()), dtype=np.intp), weights=mu[mask],
+                                                   minlength=1)[0]))
+
+
 def stats(conn: Connection, as_of: date, jurisdiction: str) -> dict[str, Any]:
     j = load_jurisdiction(jurisdiction)
-    rows = [dict(r) for r in conn.execute(text(f"{PARCEL_SELECT} WHERE p.valid_to IS NULL"),
-                                          {"last_year": as_of.year - 1}).mappings().all()]
-    cats = categorize(conn, rows, as_of)
-    by_cat_town: dict[str, dict[str, dict[str, float]]] = {c: defaultdict(_acc) for c in CATEGORY_ZH}
-    totals: dict[str, dict[str, float]] = {c: _acc() for c in CATEGORY_ZH}
-    approval_bands: dict[str, dict[str, float]] = defaultdict(_acc)
-    approval_flagged = _acc()
-    idle_bands: dict[str, dict[str, float]] = defaultdict(_acc)
-    idle_fee, recoverable = _acc(), _acc()
-    low: dict[str, dict[str, float]] = defaultdict(_acc)
-    for c in cats:
-        mu = float(c.row["area_mu"])
-        town = c.row["town"] or "(未填)"
-        _add(by_cat_town[c.category][town], mu)
-        _add(totals[c.category], mu)
-        r = c.result
-        if c.category == "approved_unsupplied":
-            _add(approval_bands[_band(r.years_since_approval)], mu)
-            if r.approval_flagged:
-                _add(approval_flagged, mu)
-        elif c.category == "supplied_unused":
-            _add(idle_bands[_band(r.years_idle)], mu)
-            if r.idle_fee_due:
-                _add(idle_fee, mu)
-            if r.recoverable_without_compensation:
-                _add(recoverable, mu)
-        elif c.category == "low_efficiency":
-            _add(low[c.criterion or "unknown"], mu)
+    frame = category_frame(conn, "p.valid_to IS NULL", {}, as_of, ("town",))
+    mu = frame["area_mu"].to_numpy(dtype=float)
+    cat = frame["category_final"].to_numpy(dtype=object)
+    town = frame["town"].fillna("(未填)").replace("", "(未填)").to_numpy(dtype=object)
+    band_order = [b[2] for b in AGE_BANDS] + ["unknown"]
+    by_cat_town = {c: _groups(town, mu, cat == c) for c in CATEGORY_ZH}
+    totals = {c: _total(mu, cat == c) for c in CATEGORY_ZH}
+    au, su, low_eff = cat == "approved_unsupplied", cat == "supplied_unused", cat == "low_efficiency"
+    approval_bands = _groups(_bands(frame["years_since_approval"].to_numpy(dtype=float)), mu, au, band_order)
+    approval_flagged = _total(mu, au & frame["approval_flagged"].fillna(False).to_numpy(dtype=bool))
+    idle_bands = _groups(_bands(frame["years_idle"].to_numpy(dtype=float)), mu, su, band_order)
+    idle_fee = _total(mu, su & frame["idle_fee_due"].fillna(False).to_numpy(dtype=bool))
+    recoverable = _total(mu, su & frame["recoverable_without_compensation"].fillna(False).to_numpy(dtype=bool))
+    low = _groups(frame["criterion_final"].fillna("unknown").to_numpy(dtype=object), mu, low_eff)
     last = as_of.year - 1
     per_mu = conn.execute(text(
         "WITH land AS (SELECT holder_id, sum(area_mu) AS mu FROM parcels WHERE valid_to IS NULL "
@@ -109,12 +106,12 @@ def stats(conn: Connection, as_of: date, jurisdiction: str) -> dict[str, Any]:
     return _round({
         "as_of": as_of.isoformat(),
         "jurisdiction": j.id,
-        "categories": {c: {"label_zh": CATEGORY_ZH[c], **totals[c], "by_town": dict(by_cat_town[c])}
+        "categories": {c: {"label_zh": CATEGORY_ZH[c], **totals[c], "by_town": by_cat_town[c]}
                        for c in CATEGORY_ZH},
-        "approved_unsupplied": {"by_age_years": dict(approval_bands), "flagged_2y": approval_flagged},
-        "supplied_unused": {"by_idle_years": dict(idle_bands), "idle_fee_due_1y": idle_fee,
+        "approved_unsupplied": {"by_age_years": approval_bands, "flagged_2y": approval_flagged},
+        "supplied_unused": {"by_idle_years": idle_bands, "idle_fee_due_1y": idle_fee,
                             "recoverable_2y": recoverable},
-        "low_efficiency": {"by_criterion": dict(low)},
+        "low_efficiency": {"by_criterion": low},
         "efficiency": efficiency,
         "disposals": {"by_year": {y: dict(m) for y, m in disposals.items()},
                       "target": {"year": t.year, "area_mu": t.disposal_low_efficiency_mu,
