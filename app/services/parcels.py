@@ -396,8 +396,13 @@ def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bo
             f"{PARCEL_SELECT} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"),
             {**params, "lim": f.limit + 1, "off": f.offset}).mappings()]
         more = len(rows) > f.limit
-        page = categorize(conn, rows[:f.limit], f.as_of)
-    return [_item(c) for c in page], more, [c.row["id"] for c in page]
+        rows = rows[:f.limit]
+        ids = [r["id"] for r in rows]
+        frame = category_frame(conn, "p.id = ANY(:page_ids)", {"page_ids": ids}, f.as_of).set_index("id")
+        frame = frame.reindex(ids)
+        items = [_item_of(r, cat, None if pd.isna(crit) else crit, bool(ov)) for r, cat, crit, ov in zip(
+            rows, frame["category_final"], frame["criterion_final"], frame["overridden"], strict=True)]
+        return items, more, ids
 
 
 def geometries(conn: Connection, ids: list[int], crs: str | None = None) -> dict[int, bytes]:
