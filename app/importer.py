@@ -553,6 +553,9 @@ def import_source(
         "disposals": n_disp,
     }
     result.seconds = time.perf_counter() - t0
+    if result.counts["inserted"] + result.counts["updated"] + result.counts["holder_years"] > 1000:
+        # fresh statistics, or the planner keeps the estimates of an empty table (seq scans, 1 s pages)
+        conn.execute(text("ANALYZE parcels, buildings, support_land, holders, holder_years"))
     if result.changed:
         conn.execute(
             text("INSERT INTO audit_log (actor, action, target, detail) VALUES (:a, 'import', :t, :d)"),
