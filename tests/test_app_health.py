@@ -32,3 +32,15 @@ def test_unknown_path_is_problem_json(db_settings):
     with TestClient(create_app(db_settings)) as client:
         res = client.get("/no/such/thing")
     assert res.status_code == 404 and res.json()["status"] == 404
+
+
+def test_readyz_says_migrations_pending_below_head(db_settings, empty_db_url):
+    from app.db import migrate
+
+    migrate(empty_db_url, "0001")
+    behind = db_settings.model_copy(update={"database_url": empty_db_url})
+    with TestClient(create_app(behind)) as client:
+        assert client.get("/healthz").status_code == 200
+        res = client.get("/readyz")
+    assert res.status_code == 503 and res.json()["code"] == "migrations-pending"
+    assert res.json()["revision"] == "0001" and res.json()["head"] == head_revision()
