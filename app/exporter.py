@@ -137,44 +137,31 @@ def _write_spatial(
     retired: bool,
     out_epsg: int | None,
     storage_epsg: int,
-    gpkg_layer: str | None = None,
 ) -> int:
     attrs = _ATTRS[layer]
     count = 0
-    first = True
-    driver = {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile"}[fmt]
+    kwargs: dict = {"driver": {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile"}[fmt]}
+    if fmt == "gpkg":
+        kwargs["layer"] = layer
+    if fmt == "shp":
+        kwargs["encoding"] = "GBK"
+    if fmt == "geojson":
+        kwargs["layer_options"] = {"RFC7946": "YES", "COORDINATE_PRECISION": "8"}
     for chunk in parcel_frames(conn, layer, retired=retired, out_epsg=out_epsg, storage_epsg=storage_epsg):
-        frame = _for_format(chunk, attrs, fmt)
-        kwargs: dict = {"driver": driver}
-        if fmt == "gpkg":
-            kwargs["layer"] = gpkg_layer or layer
-        if fmt == "shp":
-            kwargs["encoding"] = "GBK"
-        if fmt == "geojson":
-            kwargs["layer_options"] = {"RFC7946": "YES", "COORDINATE_PRECISION": "8"}
-        if not first:
-            kwargs["append"] = True
-        if fmt == "geojson" and not first:
+        if count and fmt == "geojson":
             raise GisInputError(
                 "too-large-for-geojson",
                 "GeoJSON 导出过大，请改用 GeoPackage",
                 "too many features for a GeoJSON export; use GeoPackage",
                 status=422,
             )
-        if fmt == "shp" and layer in ("buildings", "support_land"):
-            frame = frame.set_geometry(frame.geometry)
-        pyogrio.write_dataframe(frame, target, promote_to_multi=(layer == "parcels"), **kwargs)
+        frame = _for_format(chunk, attrs, fmt)
+        pyogrio.write_dataframe(frame, target, promote_to_multi=(layer == "parcels"), append=bool(count), **kwargs)
         count += len(frame)
-        first = False
-    if first:
+    if count == 0:
         empty = _for_format(
             gpd.GeoDataFrame({a.name: [] for a in attrs}, geometry=[], crs=out_epsg or storage_epsg), attrs, fmt
         )
-        kwargs = {"driver": driver}
-        if fmt == "gpkg":
-            kwargs["layer"] = gpkg_layer or layer
-        if fmt == "shp":
-            kwargs["encoding"] = "GBK"
         pyogrio.write_dataframe(
             empty, target, geometry_type="MultiPolygon" if layer == "parcels" else "Polygon", **kwargs
         )
