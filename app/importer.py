@@ -660,7 +660,3 @@ def print_report(result: ImportResult, console: Console) -> None:
         console.print(
             "[red]--strict：文件有错误，整个文件未导入 / the file has errors and was refused as a whole[/red]"
         )
-
-
-def issues_frame(result: ImportResult) -> pd.DataFrame:
-    return pd.DataFrame([i.as_dict() for i in result.issues])
