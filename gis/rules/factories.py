@@ -135,6 +135,17 @@ def split_scene(*, n_lots: int = 3, lot_width: float = 100.0, height: float = 12
     return Scene(parent, lots, labels, buildings, sup)
 
 
+def _finish(req: dict[str, Any], *, as_of: str | None, crs: str, crs_member: bool,
+            extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The members every request shares: ``as_of``, the ``crs`` member (not for CRS84), extra members."""
+    if as_of is not None:
+        req["as_of"] = as_of
+    if crs_member and parse_crs(crs).key != CRS84:
+        req["crs"] = crs
+    req.update(extra)
+    return req
+
+
 def split_request(*, scene: Scene | None = None, crs: str = "EPSG:4549", crs_member: bool = True,
                   as_of: str | None = "2023-06-01", parcel: Mapping[str, Any] | None = None,
                   parcel_props: Mapping[str, Any] | None = None, retained: Sequence[str] = ("A",),
@@ -173,14 +184,9 @@ def split_request(*, scene: Scene | None = None, crs: str = "EPSG:4549", crs_mem
                                             for i, (s, p) in enumerate(zip(sc.support, sprops, strict=True))]),
         "lots": feature_collection(lots),
     }
-    if as_of is not None:
-        req["as_of"] = as_of
     if confirmations is not None:
         req["confirmations"] = dict(confirmations)
-    if crs_member and parse_crs(crs).key != CRS84:
-        req["crs"] = crs
-    req.update(extra)
-    return req
+    return _finish(req, as_of=as_of, crs=crs, crs_member=crs_member, extra=extra)
 
 
 def merge_request(*, parcels: Sequence[BaseGeometry] | None = None, crs: str = "EPSG:4549", crs_member: bool = True,
@@ -194,12 +200,7 @@ def merge_request(*, parcels: Sequence[BaseGeometry] | None = None, crs: str = "
              for i, (g, p) in enumerate(zip(geoms, pprops, strict=True))]
     req: dict[str, Any] = {"parcels": feats,
                            "holder": dict(holder) if holder is not None else company(name="浙江天台合并受让有限公司")}
-    if as_of is not None:
-        req["as_of"] = as_of
-    if crs_member and parse_crs(crs).key != CRS84:
-        req["crs"] = crs
-    req.update(extra)
-    return req
+    return _finish(req, as_of=as_of, crs=crs, crs_member=crs_member, extra=extra)
 
 
 def edge_request(*, parcel: BaseGeometry | None = None, plots: Sequence[BaseGeometry] | None = None,
@@ -223,12 +224,7 @@ def edge_request(*, parcel: BaseGeometry | None = None, plots: Sequence[BaseGeom
     if other_parcels is not None:
         req["other_parcels"] = feature_collection(
             [feature(g, crs=crs, parcel_code=f"331023003001GB{900 + i:05d}") for i, g in enumerate(other_parcels)])
-    if as_of is not None:
-        req["as_of"] = as_of
-    if crs_member and parse_crs(crs).key != CRS84:
-        req["crs"] = crs
-    req.update(extra)
-    return req
+    return _finish(req, as_of=as_of, crs=crs, crs_member=crs_member, extra=extra)
 
 
 def bench_split_scene(*, vertices: int = 200, n_buildings: int = 30, n_lots: int = 3,
