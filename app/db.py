@@ -83,3 +83,24 @@ def ping(engine: Engine) -> dict:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
         rev = current_revision(conn)
     return {"postgis": postgis, "revision": rev, "head": head_revision()}
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (``postgresql+psycopg://``) as libpq understands it."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_async_pool(settings: Settings, url: str | None = None):
+    """An async psycopg pool for the read-mostly OGC endpoints, which stream rows PostGIS has rendered.
+
+    Checked on borrow (``check``) so that a restarted database costs one failed probe, not an error.
+    """
+    from psycopg_pool import AsyncConnectionPool
+
+    return AsyncConnectionPool(
+        libpq_url(url or settings.sqlalchemy_url), min_size=1, max_size=settings.db_pool_size, open=False,
+        kwargs={"options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                "application_name": "landgis-ogc"},
+        check=AsyncConnectionPool.check_connection, name="landgis-ogc")

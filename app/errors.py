@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -115,6 +116,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError):
         log.warning("database unavailable: %s", exc.orig)
+        return problem_response(503, "database-unavailable", "数据库暂不可用，请稍后重试",
+                                "the database is unavailable; retry shortly", headers={"Retry-After": "5"})
+
+    @app.exception_handler(psycopg.errors.DataError)
+    async def _pg_bad_value(_: Request, exc: psycopg.errors.DataError):
+        log.info("data error: %s", exc)
+        return problem_response(400, "invalid-value", "请求中的值无法处理（类型不符、超出范围或含非法字符）",
+                                "a value in the request cannot be used (wrong type, out of range or invalid)")
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _pg_down(_: Request, exc: psycopg.OperationalError):
+        log.warning("database unavailable: %s", exc)
         return problem_response(503, "database-unavailable", "数据库暂不可用，请稍后重试",
                                 "the database is unavailable; retry shortly", headers={"Retry-After": "5"})
 

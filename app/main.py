@@ -10,9 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.db import make_engine
+from app.db import make_async_pool, make_engine
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
+from app.ogc.router import router as ogc_router
 from app.routers import checks, health, operations, parcels, stats, tokens
 from app.settings import Settings, get_settings
 
@@ -43,9 +44,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # checks are CPU-bound Python: a few at a time, in arrival order (asyncio.Semaphore is FIFO),
         # keeps the tail short instead of 40 threadpool threads fighting over the GIL
         app.state.check_slots = asyncio.Semaphore(settings.check_concurrency)
+        app.state.read_pool = make_async_pool(settings)
+        await app.state.read_pool.open(wait=False)
         try:
             yield
         finally:
+            await app.state.read_pool.close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -66,8 +70,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(stats.router)
     app.include_router(tokens.router)
+    app.include_router(ogc_router)
+    app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
+
+
+class TrailingSlashMiddleware:
+    """``/ogc/collections/`` is ``/ogc/collections``: OGC clients add or drop the slash; no redirect round trip."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path = scope["path"]
+            if (path.startswith("/ogc/") and path.endswith("/")) or path == "/ogc/":
+                scope = dict(scope, path=path.rstrip("/") or "/")
+                scope["raw_path"] = scope["path"].encode()
+        await self.app(scope, receive, send)
 
 
 def get_engine(request: Request):

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     anonymous_read: bool = False
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     check_concurrency: int = Field(default=2, ge=1, le=256)
+    public_url: str | None = None  # absolute base URL of the service as clients see it (overrides forwarded headers)
+    forwarded_allow_ips: str = "127.0.0.1,::1"  # proxies whose Forwarded / X-Forwarded-* headers are believed; "*": any
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

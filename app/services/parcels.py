@@ -129,7 +129,7 @@ def _where(f: Filters) -> tuple[str, dict[str, Any]]:
         if len(f.bbox) != 4:
             raise _bad("bbox", "bbox 应为 4 个数：minx,miny,maxx,maxy", "bbox must be 4 numbers: minx,miny,maxx,maxy")
         sql.append("p.geom && ST_GeomFromWKB(:bbox, 4549) AND ST_Intersects(p.geom, ST_GeomFromWKB(:bbox, 4549))")
-        params["bbox"] = shapely.to_wkb(_bbox_storage(f.bbox, f.bbox_crs))
+        params["bbox"] = shapely.to_wkb(bbox_to_storage(f.bbox, f.bbox_crs))
     wanted = f.category or CRITERIA.get(f.criterion or "")
     if wanted in _PREFILTER:
         sql.append(f"(({_PREFILTER[wanted]}) OR {_HAS_OVERRIDE})")
@@ -138,9 +138,9 @@ def _where(f: Filters) -> tuple[str, dict[str, Any]]:
     return " AND ".join(sql), params
 
 
-def _bbox_storage(bbox: list[float], bbox_crs: str | None) -> shapely.Geometry:
+def bbox_to_storage(bbox: list[float], bbox_crs: str | None) -> shapely.Geometry:
     """The bbox (in ``bbox_crs`` authority axis order) as a polygon in the storage CRS; 400 if unusable."""
-    ref = _plane_crs(bbox_crs, "bbox-crs")
+    ref = plane_crs(bbox_crs, "bbox-crs")
     a, b, c, d = bbox
     if ref.northing_first:
         a, b, c, d = b, a, d, c
@@ -160,7 +160,7 @@ def _bbox_storage(bbox: list[float], bbox_crs: str | None) -> shapely.Geometry:
     return shapely.envelope(out)
 
 
-def _plane_crs(value: str | None, param: str):
+def plane_crs(value: str | None, param: str):
     ref = parse_crs(value)
     from gis.crs import _pyproj_crs
 
@@ -407,7 +407,7 @@ def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bo
 
 def geometries(conn: Connection, ids: list[int], crs: str | None = None) -> dict[int, bytes]:
     """GeoJSON geometry text per parcel id, written by PostGIS (CRS84 unless ``crs``, authority axis order)."""
-    ref = _plane_crs(crs, "crs")
+    ref = plane_crs(crs, "crs")
     srid = ref.epsg or 4326
     flip = "ST_FlipCoordinates(" if ref.northing_first else "("
     rows = conn.execute(text(
