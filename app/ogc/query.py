@@ -42,10 +42,10 @@ class OutputCrs:
 #: CRS a client may ask for (Part 2), storage CRS first after CRS84, with the digits that keep ~1 mm–1 cm.
 CRS_OUTPUT: dict[str, OutputCrs] = {o.uri: o for o in (
     OutputCrs(CRS84_URI, 4326, False, 7),
-    OutputCrs(crs_uri(4549), None, True, 3),
+    OutputCrs(crs_uri(4549), None, True, 6),
     OutputCrs(crs_uri(4490), 4490, True, 7),
     OutputCrs(crs_uri(4326), 4326, True, 7),
-    OutputCrs(crs_uri(4528), 4528, True, 3),
+    OutputCrs(crs_uri(4528), 4528, True, 6),
     OutputCrs(crs_uri(3857), 3857, False, 2),
 )}
 STORAGE_CRS = crs_uri(4549)
@@ -67,7 +67,11 @@ def output_crs(value: str | None, param: str = "crs") -> OutputCrs:
 
 
 def geometry_sql(expr: str, out: OutputCrs) -> str:
+    """The geometry as GeoJSON wants it: reprojected, in authority axis order; CRS84 rings counterclockwise
+    (RFC 7946 §3.1.6 right-hand rule)."""
     g = expr if out.srid is None else f"ST_Transform({expr}, {out.srid})"
+    if out.uri == CRS84_URI:
+        return f"ST_ForcePolygonCCW({g})"
     return f"ST_FlipCoordinates({g})" if out.flip else g
 
 

@@ -465,9 +465,9 @@ async def _count(request: Request, q: ItemsQuery, state: State) -> int:
 async def items(
     request: Request, collection_id: str,
     f: str | None = None,
-    limit: Annotated[int | None, Query(description=f"每页要素数 / page size (default {DEFAULT_LIMIT}, larger "
+    limit: Annotated[str | None, Query(description=f"每页要素数 / page size (default {DEFAULT_LIMIT}, larger "
                                                    f"values are clamped to {MAX_LIMIT})")] = None,
-    offset: Annotated[int | None, Query(ge=0)] = None,
+    offset: str | None = None,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs axis order")] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
     datetime_: Annotated[str | None, Query(alias="datetime")] = None,
