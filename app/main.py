@@ -10,10 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.db import make_async_pool, make_engine
+from app.db import libpq_url, make_async_pool, make_engine
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
 from app.ogc.router import router as ogc_router
+from app.ogc.state import RegisterWatch
 from app.routers import checks, health, operations, parcels, stats, tokens
 from app.settings import Settings, get_settings
 
@@ -46,9 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.check_slots = asyncio.Semaphore(settings.check_concurrency)
         app.state.read_pool = make_async_pool(settings)
         await app.state.read_pool.open(wait=False)
+        app.state.register_watch = RegisterWatch(libpq_url(settings.sqlalchemy_url))
+        app.state.register_watch.start()
         try:
             yield
         finally:
+            await app.state.register_watch.stop()
             await app.state.read_pool.close()
             app.state.engine.dispose()
 
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(tokens.router)
     app.include_router(ogc_router)
+    app.include_router(__import__("app.ogc.tiles", fromlist=["router"]).router)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

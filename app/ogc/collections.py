@@ -103,9 +103,9 @@ def _parcel_props() -> tuple[Prop, ...]:
             ]
         if a.name == "declared_area_m2":
             props += [
-                Prop("area_m2", "round(p.area_m2::numeric, 2)::float8", "number", "宗地面积(㎡，按几何计算)",
+                Prop("area_m2", "round(p.area_m2 * 1e2) / 1e2", "number", "宗地面积(㎡，按几何计算)",
                      "area in m² (EPSG:4549, from geometry)"),
-                Prop("area_mu", "round(p.area_mu::numeric, 4)::float8", "number", "宗地面积(亩)", "area in mu"),
+                Prop("area_mu", "round(p.area_mu * 1e4) / 1e4", "number", "宗地面积(亩)", "area in mu"),
             ]
     return tuple(props)
 
@@ -122,13 +122,13 @@ _CATEGORY_PROPS = (
          "string", "类别名称", "category in Chinese", sortable=False),
     Prop("criterion", "c.criterion", "string", "认定情形", "criterion that matched (override: set by an officer)"),
     Prop("overridden", "c.overridden", "boolean", "人工认定", "category set by an officer"),
-    Prop("years_since_approval", "round(c.years_since_approval::numeric, 2)::float8", "number", "批准后年数",
+    Prop("years_since_approval", "round(c.years_since_approval * 1e2) / 1e2", "number", "批准后年数",
          "years since approval"),
-    Prop("years_idle", "round(c.years_idle::numeric, 2)::float8", "number", "闲置年数", "years idle"),
+    Prop("years_idle", "round(c.years_idle * 1e2) / 1e2", "number", "闲置年数", "years idle"),
     Prop("idle_fee_due", "c.idle_fee_due", "boolean", "应征收闲置费（满1年）", "idle fee due (≥ 1 year)"),
     Prop("recoverable", "c.recoverable", "boolean", "可无偿收回（满2年）",
          "recoverable without compensation (≥ 2 years)"),
-    Prop("tax_per_mu_wan", "round(c.tax_per_mu_wan::numeric, 2)::float8", "number", "上年亩均税收(万元/亩)",
+    Prop("tax_per_mu_wan", "round(c.tax_per_mu_wan * 1e2) / 1e2", "number", "上年亩均税收(万元/亩)",
          "last year's tax per mu (10k yuan)"),
 )
 _PARCEL_FROM = ("parcels p LEFT JOIN holders h ON h.id = p.holder_id "
@@ -190,7 +190,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
         key=Prop("id", "b.id", "integer", "要素标识", "feature id"), geom_sql="b.geom", geometry_type="Polygon",
         props=(Prop("parcel_code", "p.parcel_code", "string", "宗地代码", "parcel code"),
                *_building_props(BUILDING_ATTRS, "b", ("parcel_code",)),
-               Prop("footprint_m2", "round(b.footprint_m2::numeric, 2)::float8", "number", "基底面积(㎡)",
+               Prop("footprint_m2", "round(b.footprint_m2 * 1e2) / 1e2", "number", "基底面积(㎡)",
                     "footprint area in m²")),
         keywords=("天台县", "建筑物", "幢"),
     ),
@@ -202,7 +202,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
         key=Prop("id", "s.id", "integer", "要素标识", "feature id"), geom_sql="s.geom", geometry_type="Polygon",
         props=(Prop("parcel_code", "p.parcel_code", "string", "宗地代码", "parcel code"),
                *_building_props(SUPPORT_ATTRS, "s", ("parcel_code",)),
-               Prop("area_m2", "round(s.area_m2::numeric, 2)::float8", "number", "用地面积(㎡)", "area in m²")),
+               Prop("area_m2", "round(s.area_m2 * 1e2) / 1e2", "number", "用地面积(㎡)", "area in m²")),
         keywords=("天台县", "配套用地"),
     ),
     Collection(

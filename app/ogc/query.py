@@ -289,8 +289,12 @@ class ItemsQuery:
     def where_sql(self) -> str:
         return " AND ".join(self.where)
 
-    def feature_sql(self, self_prefix: str | None) -> tuple[str, dict[str, Any]]:
-        """(statement, params): columns ``_c`` (cursor values as JSON text) and ``f`` (the feature JSON)."""
+    def feature_sql(self, self_prefix: str | None, extra_links: str | None = None) -> tuple[str, dict[str, Any]]:
+        """(statement, params): columns ``_c`` (cursor values as JSON text) and ``f`` (the feature JSON).
+
+        ``self_prefix`` + id is each feature's self link; ``extra_links`` (JSON text of link objects, for a
+        single feature) adds the HTML alternate and whatever else follows the self link.
+        """
         c = self.collection
         props = self.properties if self.properties is not None else c.props
         lateral = ", ".join(f"{p.sql} AS {p.name}" for p in props) or "NULL AS _"
@@ -298,8 +302,14 @@ class ItemsQuery:
         link = ""
         if self_prefix is not None:
             self.params["self_prefix"] = self_prefix
-            link = (f" || ',\"links\":[{{\"href\":' || to_json(%(self_prefix)s || {c.key.sql}::text)::text || "
-                    "',\"rel\":\"self\",\"type\":\"application/geo+json\"}]'")
+            href = f"%(self_prefix)s || {c.key.sql}::text"
+            link = (f" || ',\"links\":[{{\"href\":' || to_json({href})::text || "
+                    "',\"rel\":\"self\",\"type\":\"application/geo+json\"}'")
+            if extra_links is not None:
+                self.params["extra_links"] = extra_links
+                link += (f" || ',{{\"href\":' || to_json({href} || '?f=html')::text || "
+                         "',\"rel\":\"alternate\",\"type\":\"text/html\",\"title\":\"HTML\"},' || %(extra_links)s")
+            link += " || ']'"
         props_json = "row_to_json(x)::text" if props else "'{}'"
         where = list(self.where)
         forward = True

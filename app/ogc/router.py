@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -35,6 +34,7 @@ from app.ogc.query import (
     encode_cursor,
     output_crs,
 )
+from app.ogc.state import RegisterWatch, State
 from app.ogc.web import base_url, conditional, render_html, validators, wants_html
 from app.services.category_cache import ensure_fresh
 from gis.rules import today
@@ -85,24 +85,27 @@ class _BytesLoader(Loader):
 
 
 # ---- register state, caches -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class State:
-    version: int
-    changed_at: datetime
-    day: date
-
-
 _STATE_SQL = ("SELECT r.version, r.changed_at, c.as_of = %(day)s AND c.register_version = r.version "
               "FROM register_state r, category_state c")
 
 
 async def _state(request: Request, collection: Collection | None = None) -> State:
+    """The register version (memory when the watch is listening, else one query); categories made fresh."""
     day = today()
-    async with request.app.state.read_pool.connection() as conn:
-        version, changed_at, fresh = await (await conn.execute(_STATE_SQL, {"day": day})).fetchone()
-    if collection is not None and collection.categories and not fresh:
+    watch: RegisterWatch = request.app.state.register_watch
+    state = watch.cached(day)
+    if state is None:
+        generation = watch.generation
+        async with request.app.state.read_pool.connection() as conn:
+            version, changed_at, fresh = await (await conn.execute(_STATE_SQL, {"day": day})).fetchone()
+        state = State(version, changed_at, day, bool(fresh))
+        watch.remember(state, generation)
+    if collection is not None and collection.categories and not state.categories_fresh:
+        generation = watch.generation
         await run_in_threadpool(ensure_fresh, request.app.state.engine, day)
-    return State(version, changed_at, day)
+        state = State(state.version, state.changed_at, day, True)
+        watch.remember(state, generation)
+    return state
 
 
 class _Lru(OrderedDict):
@@ -136,10 +139,12 @@ def _link(href: str, rel: str, type_: str, title: str | None = None, **extra) ->
 
 
 def _json(doc: Any, status: int = 200, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(doc), status_code=status, media_type=media_type, headers=headers)
+    return Response(orjson.dumps(doc), status_code=status, media_type=media_type,
+                    headers={"Vary": "Accept, Authorization", **(headers or {})})
 
 
 def _html(template: str, request: Request, doc: dict, **extra) -> Response:
+    extra["headers"] = {"Vary": "Accept, Authorization", **(extra.get("headers") or {})}
     return render_html(template, doc=doc, base=base_url(request) + "/ogc", title=doc.get("title", ""),
                        json_href=_with_f(request, "json"), **extra)
 
@@ -533,24 +538,20 @@ async def item(request: Request, collection_id: str, feature_id: str, f: str | N
     if (not_modified := conditional(request, etag, modified, headers["Cache-Control"])) is not None:
         not_modified.headers["Content-Crs"] = headers["Content-Crs"]
         return not_modified
-    sql, params = q.feature_sql(None)
+    base = base_url(request) + "/ogc/collections/" + c.id
+    collection_link = orjson.dumps(_link(base, "collection", JSON, c.title)).decode()
+    sql, params = q.feature_sql(f"{base}/items/", collection_link)
     async with request.app.state.read_pool.connection() as conn:
         cur = conn.cursor()
         cur.adapters.register_loader("text", _BytesLoader)
         row = await (await cur.execute(sql, params)).fetchone()
     if row is None:
         raise not_found
-    feature = orjson.loads(row[1])
-    base = base_url(request) + "/ogc/collections/" + c.id
-    feature["links"] = [
-        _link(f"{base}/items/{feature_id}", "self", GEOJSON, "本要素 / this feature"),
-        _link(f"{base}/items/{feature_id}?f=html", "alternate", "text/html", "HTML"),
-        _link(base, "collection", JSON, c.title),
-    ]
     if html:
+        feature = orjson.loads(row[1])
         return _html("item.html", request, {"title": f"{c.title} {feature_id}", **feature}, collection=c,
                      headers=headers)
-    return _json(feature, media_type=GEOJSON, headers=headers)
+    return Response(row[1], media_type=GEOJSON, headers=headers)
 
 
 @router.get("/collections/{collection_id}/download", summary="下载 / download (GeoPackage, Shapefile, FlatGeobuf, "

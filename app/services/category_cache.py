@@ -34,13 +34,12 @@ def _num(v) -> float | None:
 
 
 def _flag(v) -> bool | None:
-    return None if v is None or v is _NA or (isinstance(v, float) and math.isnan(v)) else bool(v)
-
-
-try:
-    from pandas import NA as _NA
-except ImportError:  # pragma: no cover
-    _NA = None
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    try:
+        return bool(v)
+    except TypeError:  # pandas.NA of a nullable boolean column
+        return None
 
 
 def refresh(conn, day: date) -> int:

@@ -16,11 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -42,6 +41,9 @@ from gis.categories import (
 from gis.crs import parse_crs, transform_geom
 from gis.rulesets import get_rule_set
 from gis.units import round_half_up
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Categorized", "Filters", "categorize", "category_frame", "list_parcels", "parcel_detail", "render"]
 
@@ -256,6 +258,8 @@ def category_frame(conn: Connection, where: str, params: dict[str, Any], as_of: 
     ``criterion``, ``years_since_approval`` …) and the effective ``category_final`` /
     ``criterion_final`` (``override`` when an officer set the category) with ``overridden``.
     """
+    import pandas as pd  # imported on first use: it is most of the service's memory
+
     cats = get_rule_set(None).categories
     years = range(1, cats.large_revenue_years + 1)
     alias = {k: "hy" if k == 1 else f"hy{k}" for k in years}
@@ -321,6 +325,8 @@ def category_frame(conn: Connection, where: str, params: dict[str, Any], as_of: 
 
 def _frame_order(frame: pd.DataFrame, key: str, desc: bool) -> np.ndarray:
     """Positions of ``frame`` sorted as the SQL listing sorts: the key (NULLS LAST), then parcel_code."""
+    import pandas as pd
+
     code = frame["parcel_code"].to_numpy(dtype=object)
     col = frame["holder_name" if key == "holder" else key] if key not in ("category", "criterion") else None
     if key == "category":
@@ -362,6 +368,8 @@ def _item_of(r: dict[str, Any], category: str, criterion: str | None, overridden
 
 def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bool, list[int]]:
     """The page of parcels, whether more follow, and the parcel ids of the page (for geometry)."""
+    import pandas as pd
+
     desc = f.sort.startswith("-")
     key = f.sort.lstrip("-+ ")
     if key not in SORT_FIELDS:

@@ -1,7 +1,8 @@
 """OGC API layers: a register version for caching, and categories materialised for SQL-built features and tiles.
 
 ``register_state`` holds one row whose ``version`` every statement that changes the register bumps
-(statement-level triggers), so that ETags, ``Last-Modified`` and the category cache key on it.
+(statement-level triggers), so that ETags, ``Last-Modified`` and the category cache key on it; the
+trigger also NOTIFYs ``landgis_register`` so that servers can keep the version in memory.
 ``parcel_categories`` holds each current parcel's category on ``category_state.as_of`` with overrides
 applied; :mod:`app.services.category_cache` refreshes it when the register version or the date moved.
 
@@ -33,6 +34,7 @@ INSERT INTO register_state DEFAULT VALUES;
 CREATE FUNCTION register_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE register_state SET version = version + 1, changed_at = clock_timestamp();
+  PERFORM pg_notify('landgis_register', '');
   RETURN NULL;
 END $$;
 
