@@ -15,6 +15,7 @@ from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
 from app.ogc.router import router as ogc_router
 from app.ogc.state import RegisterWatch
+from app.ogc.tiles import router as tiles_router
 from app.routers import checks, health, operations, parcels, stats, tokens
 from app.settings import Settings, get_settings
 
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(tokens.router)
     app.include_router(ogc_router)
-    app.include_router(__import__("app.ogc.tiles", fromlist=["router"]).router)
+    app.include_router(tiles_router)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -66,6 +66,8 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/sortables",
     "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
     *cql.CONFORMANCE,
+    *(f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{c}"
+      for c in ("core", "tileset", "tilesets-list", "geodata-tilesets", "mvt")),
 )
 
 
@@ -220,8 +222,8 @@ async def _collection_doc(request: Request, c: Collection, state: State) -> dict
                   "可排序属性 / sortables"),
             *(_link(f"{href}/download?f={f}", "enclosure", mt, f"下载 {label} / download {label}")
               for f, (mt, label) in DOWNLOADS.items()),
-            _link(f"{href}/tiles/WebMercatorQuad", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
-                  JSON, "矢量瓦片 TileJSON / vector tiles"),
+            _link(f"{href}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                  JSON, "矢量瓦片 / vector tilesets"),
         ],
     }
     if c.temporal_sql is None:
@@ -259,6 +261,8 @@ async def landing(request: Request, f: str | None = None):
             _link(f"{base}/collections", "data", JSON, "图层集合 / collections"),
             _link(f"{base}/collections", "http://www.opengis.net/def/rel/ogc/1.0/data", JSON,
                   "图层集合 / collections"),
+            _link(f"{base}/tileMatrixSets", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", JSON,
+                  "瓦片矩阵集 / tiling schemes"),
         ],
     }
     if wants_html(request, f):
