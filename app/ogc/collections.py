@@ -85,7 +85,8 @@ _NUMERIC_ROUND = {"declared_area_m2": 2, "developed_area_m2": 2, "far_planned": 
 _PARCEL_SKIP = {"holder_name", "holder_credit_code", "standard_land_indicators", "retired_on"}
 
 
-def _parcel_props() -> tuple[Prop, ...]:
+def _parcel_props(holder: str) -> tuple[Prop, ...]:
+    """Parcel properties; the holder's name and code come from ``{holder}.holder_name`` / ``.holder_credit_code``."""
     props = []
     for a in PARCEL_ATTRS:
         if a.name in _PARCEL_SKIP:
@@ -97,8 +98,10 @@ def _parcel_props() -> tuple[Prop, ...]:
         props.append(Prop(a.name, sql, kind, a.label_zh, a.name.replace("_", " "), sortable=kind != "array"))
         if a.name == "right_type":
             props += [
-                Prop("holder_name", "h.name", "string", _label(PARCEL_ATTRS, "holder_name"), "holder name"),
-                Prop("holder_credit_code", "h.credit_code", "string", _label(PARCEL_ATTRS, "holder_credit_code"),
+                Prop("holder_name", f"{holder}.holder_name", "string", _label(PARCEL_ATTRS, "holder_name"),
+                     "holder name"),
+                Prop("holder_credit_code", f"{holder}.holder_credit_code", "string",
+                     _label(PARCEL_ATTRS, "holder_credit_code"),
                      "holder unified social credit code"),
             ]
         if a.name == "declared_area_m2":
@@ -110,7 +113,8 @@ def _parcel_props() -> tuple[Prop, ...]:
     return tuple(props)
 
 
-_PARCEL_PROPS = _parcel_props()
+_PARCEL_PROPS = _parcel_props("c")  # current parcels: the holder is copied into parcel_categories
+_HISTORY_PROPS = _parcel_props("h")
 _VERSION_PROPS = (
     Prop("valid_from", "p.valid_from", "datetime", "生效时间", "valid from"),
 )
@@ -131,8 +135,7 @@ _CATEGORY_PROPS = (
     Prop("tax_per_mu_wan", "round(c.tax_per_mu_wan * 1e2) / 1e2", "number", "上年亩均税收(万元/亩)",
          "last year's tax per mu (10k yuan)"),
 )
-_PARCEL_FROM = ("parcels p LEFT JOIN holders h ON h.id = p.holder_id "
-                "LEFT JOIN parcel_categories c ON c.parcel_id = p.id")
+_PARCEL_FROM = "parcels p LEFT JOIN parcel_categories c ON c.parcel_id = p.id"
 _CODE_KEY = Prop("parcel_code", "p.parcel_code", "string", "宗地代码", "parcel code")
 _CURRENT = "p.valid_to IS NULL"
 _PARCEL_KEYWORDS = ("天台县", "工业用地", "宗地", "三块地")
@@ -210,9 +213,10 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
         description="已被分割、合并、零星地块并入或更新替代的宗地版本；valid_from–valid_to 为其有效期，"
                     "datetime 筛选与有效期相交的版本。/ Retired parcel versions with their validity interval; "
                     "datetime selects the versions valid at that time.",
-        from_sql="parcels p LEFT JOIN holders h ON h.id = p.holder_id", where="p.valid_to IS NOT NULL",
+        from_sql=("parcels p LEFT JOIN (SELECT id, name AS holder_name, credit_code AS holder_credit_code "
+                  "FROM holders) h ON h.id = p.holder_id"), where="p.valid_to IS NOT NULL",
         key=Prop("id", "p.id", "integer", "版本标识", "version id"), geom_sql="p.geom", geometry_type="MultiPolygon",
-        props=(*_PARCEL_PROPS, *_VERSION_PROPS,
+        props=(*_HISTORY_PROPS, *_VERSION_PROPS,
                Prop("valid_to", "p.valid_to", "datetime", "失效时间", "valid to (retired)"),
                Prop("retired_by", "p.retired_by::text", "string", "注销操作", "operation that retired it")),
         datetime_range=("p.valid_from", "p.valid_to"), keywords=("天台县", "宗地", "历史"),

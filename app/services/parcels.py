@@ -244,7 +244,8 @@ def categorize(conn: Connection, rows: list[dict[str, Any]], as_of: date) -> lis
 
 
 _EPOCH = "1970-01-01"
-_FRAME_TEXT_COLUMNS = {"name": "p.name", "town": "p.town", "land_use": "p.land_use", "holder_name": "h.name"}
+_FRAME_TEXT_COLUMNS = {"name": "p.name", "town": "p.town", "land_use": "p.land_use", "holder_name": "h.name",
+                       "holder_credit_code": "h.credit_code"}
 
 
 def category_frame(conn: Connection, where: str, params: dict[str, Any], as_of: date,

@@ -55,9 +55,12 @@ CREATE TABLE parcel_categories (
   years_idle           double precision,
   idle_fee_due         boolean,
   recoverable          boolean,
-  tax_per_mu_wan       double precision
+  tax_per_mu_wan       double precision,
+  holder_name          text,
+  holder_credit_code   text
 );
 COMMENT ON TABLE parcel_categories IS '现状宗地的“三块地”类别（按 category_state.as_of 推导，已应用人工认定）/ derived categories';
+COMMENT ON COLUMN parcel_categories.holder_name IS '权利人名称（冗余，省去要素查询的一次连接）/ holder name, copied so feature queries join once';
 CREATE INDEX parcel_categories_category_idx ON parcel_categories (category);
 """
 
