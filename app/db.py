@@ -95,13 +95,16 @@ def libpq_url(url: str) -> str:
 def make_async_pool(settings: Settings, url: str | None = None):
     """An async psycopg pool for the read-mostly OGC endpoints, which stream rows PostGIS has rendered.
 
-    Checked on borrow (``check``) so that a restarted database costs one failed probe, not an error. JIT is
-    off: compiling a 10,000-row page's expressions costs more than it saves.
+    Connections are in autocommit mode (a lookup is one round trip, no BEGIN/COMMIT); streaming readers
+    open a read-only transaction themselves for their server-side cursor. Connections are not probed on
+    borrow (that costs a round trip per request): one broken by a database restart fails its request
+    with a 503 and is discarded by the pool. JIT is off: compiling a 10,000-row page's expressions costs
+    more than it saves.
     """
     from psycopg_pool import AsyncConnectionPool
 
     return AsyncConnectionPool(
         libpq_url(url or settings.sqlalchemy_url), min_size=1, max_size=settings.db_pool_size, open=False,
         kwargs={"options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c jit=off",
-                "application_name": "landgis-ogc"},
-        check=AsyncConnectionPool.check_connection, name="landgis-ogc")
+                "application_name": "landgis-ogc", "autocommit": True},
+        name="landgis-ogc")

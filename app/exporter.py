@@ -26,7 +26,14 @@ from sqlalchemy import Connection, text
 
 from app.db import make_engine
 from app.settings import Settings
-from gis.attributes import BUILDING_ATTRS, HOLDER_YEAR_ATTRS, PARCEL_ATTRS, SUPPORT_ATTRS, Attr
+from gis.attributes import (
+    BUILDING_ATTRS,
+    EXTRA_SHP_NAMES,
+    HOLDER_YEAR_ATTRS,
+    PARCEL_ATTRS,
+    SUPPORT_ATTRS,
+    Attr,
+)
 from gis.crs import parse_crs
 from gis.errors import GisInputError
 
@@ -38,14 +45,16 @@ LAYERS = ("parcels", "buildings", "support_land")
 
 PARCEL_EXPORT_ATTRS: tuple[Attr, ...] = (
     *(a for a in PARCEL_ATTRS if a.name not in ("declared_area_m2", "retired_on")),
-    Attr("area_m2", "宗地面积(㎡)", "float", "ZDMJ"),
-    Attr("area_mu", "宗地面积(亩)", "float", "ZDMJM"),
-    Attr("declared_area_m2", "申报面积(㎡)", "float", "SBMJ"),
-    Attr("valid_from", "生效时间", "str", "SXSJ"),
-    Attr("valid_to", "注销时间", "str", "ZXSJ"),
+    Attr("area_m2", "宗地面积(㎡)", "float", EXTRA_SHP_NAMES["parcels"]["area_m2"]),
+    Attr("area_mu", "宗地面积(亩)", "float", EXTRA_SHP_NAMES["parcels"]["area_mu"]),
+    Attr("declared_area_m2", "申报面积(㎡)", "float", EXTRA_SHP_NAMES["parcels"]["declared_area_m2"]),
+    Attr("valid_from", "生效时间", "str", EXTRA_SHP_NAMES["parcels"]["valid_from"]),
+    Attr("valid_to", "注销时间", "str", EXTRA_SHP_NAMES["parcels"]["valid_to"]),
 )
-BUILDING_EXPORT_ATTRS = (*BUILDING_ATTRS, Attr("footprint_m2", "基底面积(㎡)", "float", "JDMJ"))
-SUPPORT_EXPORT_ATTRS = (*SUPPORT_ATTRS, Attr("area_m2", "用地面积(㎡)", "float", "YDMJ"))
+BUILDING_EXPORT_ATTRS = (*BUILDING_ATTRS,
+                         Attr("footprint_m2", "基底面积(㎡)", "float", EXTRA_SHP_NAMES["buildings"]["footprint_m2"]))
+SUPPORT_EXPORT_ATTRS = (*SUPPORT_ATTRS,
+                        Attr("area_m2", "用地面积(㎡)", "float", EXTRA_SHP_NAMES["support_land"]["area_m2"]))
 
 _SELECT = {
     "parcels": """

@@ -11,6 +11,7 @@ from typing import Literal
 
 __all__ = [
     "BUILDING_ATTRS",
+    "EXTRA_SHP_NAMES",
     "HOLDER_YEAR_ATTRS",
     "PARCEL_ATTRS",
     "QLXZ_CODES",
@@ -97,6 +98,16 @@ HOLDER_YEAR_ATTRS: tuple[Attr, ...] = (
     Attr("above_scale", "是否规上", "bool", "GS", ("GS", "是否规上")),
     Attr("compliance_flags", "不达标项", "list", "BDBX", ("BDBX", "不达标项")),
 )
+
+EXTRA_SHP_NAMES: dict[str, dict[str, str]] = {
+    "parcels": {"area_m2": "ZDMJ", "area_mu": "ZDMJM", "declared_area_m2": "SBMJ", "valid_from": "SXSJ",
+                "valid_to": "ZXSJ"},
+    "buildings": {"footprint_m2": "JDMJ"},
+    "support_land": {"area_m2": "YDMJ"},
+}
+"""Shapefile DBF names, per layer, of the computed and lifecycle columns that are not in the ``*_ATTRS`` tables
+(``landgis export`` and the OGC downloads write them). In a parcels Shapefile ``ZDMJ`` is the official, computed
+area; the declared area (``declared_area_m2``, ``ZDMJ`` on import) is written as ``SBMJ``."""
 
 # QLXZ (权利性质) codes: first digit is the ownership nature, the code the right type.
 QLXZ_CODES: dict[str, tuple[str, str]] = {

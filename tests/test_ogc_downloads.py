@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import zipfile
 from pathlib import Path
 
@@ -218,3 +219,36 @@ def test_geopackage_types_properties_and_extent(client, db, tmp_path):
         extent = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
                                    "(SELECT ST_Extent(geom) e FROM parcels WHERE valid_to IS NULL) s")).one()
     assert np.allclose(info["total_bounds"], extent, atol=1e-6)
+
+
+def test_geopackage_has_an_rtree_spatial_index(client, db, tmp_path):
+    """GeoPackage RTree Spatial Index extension: one envelope per feature, registered, used by GDAL for bbox reads."""
+    resp = _download(client, "parcels", "gpkg")
+    path = tmp_path / "p.gpkg"
+    path.write_bytes(resp.content)
+    with sqlite3.connect(path) as gpkg:
+        assert gpkg.execute("SELECT table_name, column_name, extension_name, definition, scope "
+                            "FROM gpkg_extensions").fetchall() == [
+            ("parcels", "geom", "gpkg_rtree_index", "http://www.geopackage.org/spec120/#extension_rtree",
+             "write-only")]
+        rtree = gpkg.execute('SELECT id, minx, maxx, miny, maxy FROM "rtree_parcels_geom" ORDER BY id').fetchall()
+        fids = [r[0] for r in gpkg.execute("SELECT fid FROM parcels ORDER BY fid")]
+        triggers = {r[0] for r in gpkg.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert [r[0] for r in rtree] == fids and len(fids) == _count(db, "parcels")
+    assert triggers == {f"rtree_parcels_geom_{t}" for t in
+                        ("insert", "update2", "update4", "update5", "update6", "update7", "delete")}
+    # the envelopes are the features' bounds (an R*Tree stores float32, rounded outwards: ≤ 0.5 m here)
+    bounds = shapely.bounds(pyogrio.read_dataframe(path).sort_index().geometry.values)
+    envelopes = np.array(rtree)[:, [1, 3, 2, 4]]
+    assert (envelopes[:, :2] <= bounds[:, :2]).all() and (envelopes[:, 2:] >= bounds[:, 2:]).all()
+    assert np.allclose(envelopes, bounds, rtol=0, atol=0.5)
+    with db.connect() as conn:
+        box = conn.execute(text("SELECT ST_XMin(e) - 200, ST_YMin(e) - 200, ST_XMax(e) + 200, ST_YMax(e) + 200 "
+                                "FROM (SELECT geom::box2d e FROM parcels WHERE parcel_code = :code "
+                                "AND valid_to IS NULL) s"), {"code": TAIHE[0]}).one()
+        box = tuple(box)
+        expected = conn.execute(text(
+            "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND "
+            "geom && ST_MakeEnvelope(:a, :b, :c, :d, 4549)"), dict(zip("abcd", box, strict=True))).scalar_one()
+    assert 0 < expected < len(fids)
+    assert len(pyogrio.read_dataframe(path, bbox=box)) == expected

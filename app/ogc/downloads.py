@@ -5,7 +5,8 @@ GeoJSON (PostGIS writes each feature's JSON) and CSV stream straight to the clie
 Shapefile and FlatGeobuf are written into a temporary directory by a worker thread that pulls one batch
 at a time from the async cursor on the event loop; the finished file (the Shapefile set zipped) is then
 streamed and the directory removed. GeoPackage is written with :mod:`sqlite3` directly (a GeoPackage is
-an SQLite file: GP header + WKB blobs): importing pyogrio pulls pandas, geopandas, pyarrow and GDAL
+an SQLite file: GP header + WKB blobs, plus the ``gpkg_rtree_index`` R-tree filled batch by batch from the
+envelopes computed for the headers): importing pyogrio pulls pandas, geopandas, pyarrow and GDAL
 (~100 MB resident), which alone would break the 200 MB budget of a large download. Shapefile and
 FlatGeobuf use GDAL (pyogrio ``write_arrow`` fed by a ``RecordBatchReader``).
 
@@ -47,8 +48,8 @@ from psycopg.adapt import Loader
 from starlette.responses import Response, StreamingResponse
 
 from app.ogc.collections import Collection, Prop
-from app.ogc.query import CRS_OUTPUT, ItemsQuery, OutputCrs, geometry_sql, rows_sql
-from gis.attributes import BUILDING_ATTRS, PARCEL_ATTRS, SUPPORT_ATTRS
+from app.ogc.query import CRS_OUTPUT, ItemsQuery, OutputCrs, rows_sql
+from gis.attributes import BUILDING_ATTRS, EXTRA_SHP_NAMES, PARCEL_ATTRS, SUPPORT_ATTRS
 from gis.crs import CRS84_URI, crs_uri
 
 if TYPE_CHECKING:
@@ -70,15 +71,12 @@ _MEDIA = {"gpkg": "application/geopackage+sqlite3", "shp": "application/zip", "f
           "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
 _EXT = {"shp": "zip", "csv": "csv", "geojson": "geojson", "gpkg": "gpkg", "fgb": "fgb"}
 _SHP_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
-# DBF names beyond gis.attributes, as ``landgis export`` (app.exporter) writes them: ZDMJ is the computed area
-# there, the declared one SBMJ. Kept here so a GeoJSON download does not import pandas/geopandas.
-_SHP_EXTRA = {"area_m2": "ZDMJ", "area_mu": "ZDMJM", "declared_area_m2": "SBMJ", "valid_from": "SXSJ",
-              "valid_to": "ZXSJ"}
+# DBF names as ``landgis export`` writes them (ZDMJ: the computed area; the declared one SBMJ), per layer;
+# other collections (parcel views) use the parcels' names.
 _SHP_NAMES = {
-    "buildings": {**{a.name: a.shp for a in BUILDING_ATTRS}, "footprint_m2": "JDMJ"},
-    "support_land": {**{a.name: a.shp for a in SUPPORT_ATTRS}, "area_m2": "YDMJ"},
+    layer: {**{a.name: a.shp for a in attrs}, **EXTRA_SHP_NAMES[layer]}
+    for layer, attrs in (("parcels", PARCEL_ATTRS), ("buildings", BUILDING_ATTRS), ("support_land", SUPPORT_ATTRS))
 }
-_SHP_PARCEL_NAMES = {**{a.name: a.shp for a in PARCEL_ATTRS}, **_SHP_EXTRA}
 
 
 class _BytesLoader(Loader):
@@ -94,7 +92,7 @@ async def download_response(request: Request, q: ItemsQuery, f: str) -> Response
     headers = {"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}",
                "Content-Crs": f"<{out.uri}>"}
     if f == "geojson":
-        return await _stream_rows(request, *_geojson_sql(q), _geojson_chunks(), f, headers)
+        return await _stream_rows(request, *q.download_features_sql(), _geojson_chunks(), f, headers)
     if f == "csv":
         return await _stream_rows(request, *rows_sql(q, out.srid), _csv_chunks(_props(q), out), f, headers)
     return await _file_response(request, q, f, out, headers)
@@ -112,6 +110,7 @@ class _Rows:
         conn = await pool.getconn()
         rows = cls(pool, conn, None)
         try:
+            await conn.execute("BEGIN READ ONLY")
             rows.cur = conn.cursor(name="ogc_download")
             if text_as_bytes:
                 rows.cur.adapters.register_loader("text", _BytesLoader)
@@ -178,23 +177,6 @@ async def _stream_rows(request: Request, sql: str, params: dict[str, Any], encod
 
 
 # ---- GeoJSON -------------------------------------------------------------------------------------------
-def _geojson_sql(q: ItemsQuery) -> tuple[str, dict[str, Any]]:
-    """Every matching feature's JSON, PostGIS-written, in feature-id order (``q.limit`` > 0 caps it)."""
-    c = q.collection
-    props = _props(q)
-    lateral = ", ".join(f"{p.sql} AS {p.name}" for p in props) or "NULL AS _"
-    geom = f"COALESCE(ST_AsGeoJSON({geometry_sql(c.geom_sql, q.out)}, {q.out.decimals}), 'null')"
-    props_json = "row_to_json(x)::text" if props else "'{}'"
-    sql = (f"SELECT '{{\"type\":\"Feature\",\"id\":' || to_json({c.key.sql})::text || ',\"geometry\":' || {geom} "
-           f"|| ',\"properties\":' || {props_json} || '}}' AS f "
-           f"FROM {c.from_sql}, LATERAL (SELECT {lateral}) x WHERE {q.where_sql()} ORDER BY {c.key.sql}")
-    params = {k: v for k, v in q.params.items() if k not in ("limit", "offset", "self_prefix")}
-    if q.limit > 0:
-        sql += " LIMIT %(limit)s"
-        params["limit"] = q.limit
-    return sql, params
-
-
 def _geojson_chunks():
     """Encoder: the head, then each batch's features, then (on an empty batch) the tail."""
     batch = yield b'{"type":"FeatureCollection","features":['
@@ -247,7 +229,7 @@ def _props(q: ItemsQuery) -> tuple[Prop, ...]:
 
 def shapefile_field_names(c: Collection, props: tuple[Prop, ...]) -> list[str]:
     """DBF names (≤ 10 characters, unique): the cadastral abbreviation where there is one, else cut."""
-    abbrev = _SHP_NAMES.get(c.id, _SHP_PARCEL_NAMES)
+    abbrev = _SHP_NAMES.get(c.id, _SHP_NAMES["parcels"])
     names: list[str] = []
     for p in props:
         name = abbrev.get(p.name, p.name.upper())[:10]
@@ -354,7 +336,7 @@ def _arrow_type(p: Prop, f: str) -> pa.DataType:
     return pa.string()
 
 
-# GeoPackage 1.4 written with sqlite3: the required tables, one feature table, GP-header + WKB geometries.
+# GeoPackage 1.4 written with sqlite3: the required tables, one feature table, GP-header + WKB geometries, R-tree.
 _GPKG_TYPES = {"string": "TEXT", "number": "DOUBLE", "integer": "INTEGER", "boolean": "BOOLEAN", "date": "DATE",
                "datetime": "DATETIME", "array": "TEXT"}
 _GPKG_CORE = """
@@ -369,8 +351,58 @@ CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT N
   CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
   CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
   CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL,
+  definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
 INSERT INTO gpkg_spatial_ref_sys VALUES ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', NULL),
   ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', NULL);
+"""
+# RTree Spatial Index extension (GeoPackage 1.4 §F.3): the rtree table, then — once the rows and their envelopes
+# are in — the triggers that keep it in step when the file is edited. They call ST_IsEmpty/ST_MinX/…, which plain
+# sqlite3 lacks (so they are created last) and GDAL registers when it opens the file (QGIS, ogr2ogr edits work).
+_GPKG_RTREE = """
+CREATE VIRTUAL TABLE "rtree_{t}_{c}" USING rtree(id, minx, maxx, miny, maxy);
+INSERT INTO gpkg_extensions VALUES ('{t}', '{c}', 'gpkg_rtree_index',
+  'http://www.geopackage.org/spec120/#extension_rtree', 'write-only');
+"""
+_GPKG_RTREE_TRIGGERS = """
+CREATE TRIGGER "rtree_{t}_{c}_insert" AFTER INSERT ON "{t}" WHEN (new."{c}" NOT NULL AND NOT ST_IsEmpty(NEW."{c}"))
+BEGIN
+  INSERT OR REPLACE INTO "rtree_{t}_{c}" VALUES (NEW."{i}", ST_MinX(NEW."{c}"), ST_MaxX(NEW."{c}"),
+    ST_MinY(NEW."{c}"), ST_MaxY(NEW."{c}"));
+END;
+CREATE TRIGGER "rtree_{t}_{c}_update6" AFTER UPDATE OF "{c}" ON "{t}" WHEN OLD."{i}" = NEW."{i}" AND
+  (NEW."{c}" NOTNULL AND NOT ST_IsEmpty(NEW."{c}")) AND (OLD."{c}" NOTNULL AND NOT ST_IsEmpty(OLD."{c}"))
+BEGIN
+  UPDATE "rtree_{t}_{c}" SET minx = ST_MinX(NEW."{c}"), maxx = ST_MaxX(NEW."{c}"), miny = ST_MinY(NEW."{c}"),
+    maxy = ST_MaxY(NEW."{c}") WHERE id = NEW."{i}";
+END;
+CREATE TRIGGER "rtree_{t}_{c}_update7" AFTER UPDATE OF "{c}" ON "{t}" WHEN OLD."{i}" = NEW."{i}" AND
+  (NEW."{c}" NOTNULL AND NOT ST_IsEmpty(NEW."{c}")) AND (OLD."{c}" ISNULL OR ST_IsEmpty(OLD."{c}"))
+BEGIN
+  INSERT INTO "rtree_{t}_{c}" VALUES (NEW."{i}", ST_MinX(NEW."{c}"), ST_MaxX(NEW."{c}"),
+    ST_MinY(NEW."{c}"), ST_MaxY(NEW."{c}"));
+END;
+CREATE TRIGGER "rtree_{t}_{c}_update2" AFTER UPDATE OF "{c}" ON "{t}" WHEN OLD."{i}" = NEW."{i}" AND
+  (NEW."{c}" ISNULL OR ST_IsEmpty(NEW."{c}"))
+BEGIN
+  DELETE FROM "rtree_{t}_{c}" WHERE id = OLD."{i}";
+END;
+CREATE TRIGGER "rtree_{t}_{c}_update5" AFTER UPDATE ON "{t}" WHEN OLD."{i}" != NEW."{i}" AND
+  (NEW."{c}" NOTNULL AND NOT ST_IsEmpty(NEW."{c}"))
+BEGIN
+  DELETE FROM "rtree_{t}_{c}" WHERE id = OLD."{i}";
+  INSERT OR REPLACE INTO "rtree_{t}_{c}" VALUES (NEW."{i}", ST_MinX(NEW."{c}"), ST_MaxX(NEW."{c}"),
+    ST_MinY(NEW."{c}"), ST_MaxY(NEW."{c}"));
+END;
+CREATE TRIGGER "rtree_{t}_{c}_update4" AFTER UPDATE ON "{t}" WHEN OLD."{i}" != NEW."{i}" AND
+  (NEW."{c}" ISNULL OR ST_IsEmpty(NEW."{c}"))
+BEGIN
+  DELETE FROM "rtree_{t}_{c}" WHERE id IN (OLD."{i}", NEW."{i}");
+END;
+CREATE TRIGGER "rtree_{t}_{c}_delete" AFTER DELETE ON "{t}" WHEN old."{c}" NOT NULL
+BEGIN
+  DELETE FROM "rtree_{t}_{c}" WHERE id = OLD."{i}";
+END;
 """
 
 
@@ -390,11 +422,12 @@ def _gpkg_value(value: Any, p: Prop) -> Any:
 
 def _write_gpkg(target: Path, c: Collection, props: tuple[Prop, ...], out: OutputCrs, f: str,
                 batches: Iterator[list[tuple]]) -> None:
-    """A GeoPackage of one feature table ``c.id`` (geometry column ``geom``, ``fid`` key, no spatial index)."""
+    """A GeoPackage of one feature table ``c.id`` (geometry column ``geom``, ``fid`` key, R-tree index)."""
     from pyproj import CRS
 
     epsg = out.srid or 4549
     header = struct.pack("<2sBBi", b"GP", 0, 0b0000_0011, epsg)  # version 0, xy envelope, little endian
+    names = {"t": c.id, "c": "geom", "i": "fid"}
     db = sqlite3.connect(target)
     try:
         db.executescript("PRAGMA application_id = 1196444487; PRAGMA user_version = 10400; "
@@ -409,18 +442,27 @@ def _write_gpkg(target: Path, c: Collection, props: tuple[Prop, ...], out: Outpu
                    "VALUES (?, 'features', ?, ?, ?)", (c.id, c.title, c.title_en, epsg))
         db.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, ?, 0, 0)",
                    (c.id, c.geometry_type.upper(), epsg))
-        insert = (f'INSERT INTO "{c.id}" (geom{"".join(f", {chr(34)}{p.name}{chr(34)}" for p in props)}) '
-                  f"VALUES ({', '.join('?' * (len(props) + 1))})")
+        db.executescript(_GPKG_RTREE.format(**names))
+        insert = (f'INSERT INTO "{c.id}" (fid, geom{"".join(f", {chr(34)}{p.name}{chr(34)}" for p in props)}) '
+                  f"VALUES ({', '.join('?' * (len(props) + 2))})")
+        insert_rtree = f'INSERT INTO "rtree_{c.id}_geom" VALUES (?, ?, ?, ?, ?)'
         extent = [math.inf, math.inf, -math.inf, -math.inf]
+        fid = 0
         for batch in batches:
             bounds = shapely.bounds(shapely.from_wkb([r[0] for r in batch]))  # minx, miny, maxx, maxy
             extent = [min(extent[0], np.nanmin(bounds[:, 0])), min(extent[1], np.nanmin(bounds[:, 1])),
                       max(extent[2], np.nanmax(bounds[:, 2])), max(extent[3], np.nanmax(bounds[:, 3]))]
+            fids = range(fid + 1, fid + len(batch) + 1)
+            fid += len(batch)
+            boxes = bounds.tolist()
             db.executemany(insert, (
-                (header + struct.pack("<4d", b[0], b[2], b[1], b[3]) + r[0],
+                (i, header + struct.pack("<4d", b[0], b[2], b[1], b[3]) + r[0],
                  *(_gpkg_value(v, p) for v, p in zip(r[1:], props, strict=True)))
-                for r, b in zip(batch, bounds.tolist(), strict=True)))
-            del batch, bounds
+                for i, r, b in zip(fids, batch, boxes, strict=True)))
+            db.executemany(insert_rtree, ((i, b[0], b[2], b[1], b[3])
+                                          for i, b in zip(fids, boxes, strict=True) if not math.isnan(b[0])))
+            del batch, bounds, boxes
+        db.executescript(_GPKG_RTREE_TRIGGERS.format(**names))
         if math.isfinite(extent[0]):
             db.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
                        (*map(float, extent), c.id))

@@ -296,9 +296,6 @@ class ItemsQuery:
         single feature) adds the HTML alternate and whatever else follows the self link.
         """
         c = self.collection
-        props = self.properties if self.properties is not None else c.props
-        lateral = ", ".join(f"{p.sql} AS {p.name}" for p in props) or "NULL AS _"
-        geom = f"COALESCE(ST_AsGeoJSON({geometry_sql(c.geom_sql, self.out)}, {self.out.decimals}), 'null')"
         link = ""
         if self_prefix is not None:
             self.params["self_prefix"] = self_prefix
@@ -310,7 +307,6 @@ class ItemsQuery:
                 link += (f" || ',{{\"href\":' || to_json({href} || '?f=html')::text || "
                          "',\"rel\":\"alternate\",\"type\":\"text/html\",\"title\":\"HTML\"},' || %(extra_links)s")
             link += " || ']'"
-        props_json = "row_to_json(x)::text" if props else "'{}'"
         where = list(self.where)
         forward = True
         if self.cursor is not None:
@@ -318,15 +314,41 @@ class ItemsQuery:
             where.append(self._keyset(values, forward))
         cursor_cols = ", ".join(p.sql for p, _ in self.order)
         sql = (
-            f"SELECT json_build_array({cursor_cols})::text AS _c, "
-            f"'{{\"type\":\"Feature\",\"id\":' || to_json({c.key.sql})::text || ',\"geometry\":' || {geom} || "
-            f"',\"properties\":' || {props_json}{link} || '}}' AS f "
-            f"FROM {c.from_sql}, LATERAL (SELECT {lateral}) x "
+            f"SELECT json_build_array({cursor_cols})::text AS _c, {self._feature_json_sql(link)} AS f "
+            f"FROM {self._from_sql()} "
             f"WHERE {' AND '.join(where)} ORDER BY {self._order_sql(forward)} "
             f"LIMIT %(limit)s OFFSET %(offset)s")
         self.params["limit"] = self.limit + 1  # one more tells whether there is a next page
         self.params["offset"] = self.offset if self.cursor is None else 0
         return sql, self.params
+
+    def download_features_sql(self) -> tuple[str, dict[str, Any]]:
+        """(statement, params) for a download: column ``f``, every matching feature's JSON (no links, no paging),
+        in feature-id order; ``limit`` caps it when positive (0: every feature)."""
+        sql = (f"SELECT {self._feature_json_sql()} AS f FROM {self._from_sql()} "
+               f"WHERE {self.where_sql()} ORDER BY {self.collection.key.sql}")
+        params = {k: v for k, v in self.params.items() if k not in ("limit", "offset", "self_prefix")}
+        if self.limit > 0:
+            sql += " LIMIT %(limit)s"
+            params["limit"] = self.limit
+        return sql, params
+
+    def _props(self) -> tuple[Prop, ...]:
+        return self.properties if self.properties is not None else self.collection.props
+
+    def _feature_json_sql(self, link: str = "") -> str:
+        """The expression of one feature's JSON text (id, geometry in ``out``, properties from the LATERAL row
+        ``x`` of :meth:`_from_sql`); ``link`` is SQL appended after the properties (``|| ',"links":[…]'``)."""
+        c = self.collection
+        geom = f"COALESCE(ST_AsGeoJSON({geometry_sql(c.geom_sql, self.out)}, {self.out.decimals}), 'null')"
+        props_json = "row_to_json(x)::text" if self._props() else "'{}'"
+        return (f"'{{\"type\":\"Feature\",\"id\":' || to_json({c.key.sql})::text || ',\"geometry\":' || {geom} || "
+                f"',\"properties\":' || {props_json}{link} || '}}'")
+
+    def _from_sql(self) -> str:
+        """The collection's FROM with ``LATERAL (…) x``: the selected properties under their names."""
+        lateral = ", ".join(f"{p.sql} AS {p.name}" for p in self._props()) or "NULL AS _"
+        return f"{self.collection.from_sql}, LATERAL (SELECT {lateral}) x"
 
     def count_sql(self) -> tuple[str, dict[str, Any]]:
         params = {k: v for k, v in self.params.items() if not k.startswith("k") and k not in (

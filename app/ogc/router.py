@@ -592,6 +592,7 @@ class Page:
         conn = await pool.getconn()
         cur = None
         try:
+            await conn.execute("BEGIN READ ONLY")
             cur = conn.cursor(name="ogc_items")
             cur.adapters.register_loader("text", _BytesLoader)
             await cur.execute(sql, params)
