@@ -77,24 +77,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(ogc_router)
     app.include_router(tiles_router)
-    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(OgcPathMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
 
-class TrailingSlashMiddleware:
-    """``/ogc/collections/`` is ``/ogc/collections``: OGC clients add or drop the slash; no redirect round trip."""
+class OgcPathMiddleware:
+    """What OGC clients expect of ``/ogc`` paths beyond FastAPI's routing.
+
+    ``/ogc/collections/`` is ``/ogc/collections`` (clients add or drop the slash; no redirect round
+    trip), and HEAD is answered as GET without the body (RFC 9110 §9.3.2).
+    """
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            path = scope["path"]
-            if (path.startswith("/ogc/") and path.endswith("/")) or path == "/ogc/":
-                scope = dict(scope, path=path.rstrip("/") or "/")
-                scope["raw_path"] = scope["path"].encode()
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or not scope["path"].startswith("/ogc"):
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path.endswith("/") and path != "/":
+            scope = dict(scope, path=path.rstrip("/"))
+            scope["raw_path"] = scope["path"].encode()
+        if scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app(dict(scope, method="GET"), receive, headers_only)
 
 
 def get_engine(request: Request):

@@ -22,6 +22,9 @@ TABLES = {
     "api_tokens",
     "checks",
     "parcel_code_seq",
+    "register_state",
+    "category_state",
+    "parcel_categories",
 }
 SQUARE = "ST_GeomFromText('MULTIPOLYGON(((603000 3225000,603100 3225000,603100 3225100,603000 3225100,603000 3225000)))', 4549)"
 
@@ -165,3 +168,22 @@ def test_rating_and_flags_constrained(engine):
             text("INSERT INTO holder_years (holder_id, year, compliance_flags) VALUES (:h, 2023, '{noise}')"),
             {"h": hid},
         )
+
+
+def test_every_register_change_bumps_the_version_and_notifies(engine):
+    """ETags, the OGC category cache and the servers' in-memory version all key on register_state."""
+    import psycopg
+
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute("LISTEN landgis_register")
+        with engine.connect() as conn:
+            before = conn.execute(text("SELECT version FROM register_state")).scalar_one()
+        with engine.begin() as conn:
+            _insert_parcel(conn)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE parcels SET remarks = 'x'"))
+        with engine.connect() as conn:
+            after = conn.execute(text("SELECT version FROM register_state")).scalar_one()
+        assert after == before + 2
+        assert len(list(listener.notifies(timeout=1, stop_after=2))) == 2

@@ -105,6 +105,8 @@ def compile_filter(filter_value: str, lang: str | None, filter_crs: str | None,
     ``filter_crs`` raises :class:`gis.errors.GisInputError` 400.
     """
     lang = "cql2-text" if lang is None else lang.strip().lower()
+    if lang == "cql-text":  # the pre-CQL2 name GDAL's OAPIF driver sends; its comparisons are CQL2 text
+        lang = "cql2-text"
     if lang not in FILTER_LANGS:
         raise ProblemError(400, "invalid-filter-lang",
                            f"不支持的过滤语言 filter-lang：{lang}（仅支持 cql2-text、cql2-json）",

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 import psycopg
@@ -417,7 +417,7 @@ def build_query(request: Request, c: Collection, *, paging: bool = True) -> Item
         queryables["geometry"] = cql.Queryable("geometry", c.geom_sql, "geometry", "几何")
         sql, params = cql.compile_filter(qp["filter"], qp.get("filter-lang"), qp.get("filter-crs"), queryables)
         q.add_filter(sql, params)
-    elif qp.get("filter-lang") and qp["filter-lang"] not in ("cql2-text", "cql2-json"):
+    elif qp.get("filter-lang") and qp["filter-lang"] not in ("cql2-text", "cql2-json", "cql-text"):
         raise ProblemError(400, "invalid-filter", f"不支持的 filter-lang：{qp['filter-lang']}",
                            f"unsupported filter-lang: {qp['filter-lang']}", pointer="/query/filter-lang")
     if qp.get("sortby"):
@@ -484,7 +484,8 @@ async def items(
     properties: str | None = None,
     sortby: str | None = None,
     filter_: Annotated[str | None, Query(alias="filter")] = None,
-    filter_lang: Annotated[str | None, Query(alias="filter-lang")] = None,
+    filter_lang: Annotated[Literal["cql2-text", "cql2-json", "cql-text"] | None, Query(
+        alias="filter-lang", description="cql2-text (default) or cql2-json; cql-text is read as cql2-text")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
 ):
     c = _collection_or_404(collection_id)
