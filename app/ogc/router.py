@@ -630,6 +630,8 @@ class Page:
             if rows:
                 yield rows
             return
+        # the next batch is fetched while this one is sent: PostgreSQL and Python work at the same time
+        pending: asyncio.Future | None = asyncio.ensure_future(self.cur.fetchmany(_BATCH))
         try:
             while rows:
                 room = q.limit - self.n
@@ -639,13 +641,23 @@ class Page:
                 self._seen(rows)
                 if rows:
                     yield rows
-                if self.more or self.n >= q.limit:
-                    self.more = self.more or bool(await self.cur.fetchmany(1))
+                if self.more:
                     break
-                rows = await self.cur.fetchmany(_BATCH)
+                rows, pending = await pending, None
+                if rows and self.n >= q.limit:
+                    self.more = True
+                    break
+                if rows:
+                    pending = asyncio.ensure_future(self.cur.fetchmany(_BATCH))
+            if pending is not None:
+                await pending
+                pending = None
             await self.cur.close()
             await self.conn.commit()
         finally:
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
             await _release(self.pool, self.conn)
             self.conn = None
 
