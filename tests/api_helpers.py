@@ -29,6 +29,14 @@ def make_token(settings, role: str, name: str | None = None) -> str:
         engine.dispose()
 
 
+def sql_rows(engine, sql: str, **params) -> list:
+    """The rows of one SQL query (the tests' own reference answers)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).all()
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

@@ -106,3 +106,17 @@ def sample_settings(base_settings: Settings, sample_template: str):
     name, settings = _clone(base_settings, sample_template)
     yield settings
     drop_database(base_settings, name)
+
+
+@pytest.fixture(scope="module")
+def open_settings(sample_settings_module: Settings) -> Settings:
+    """The module's sample database with anonymous reads on (the OGC tests read without tokens)."""
+    return sample_settings_module.model_copy(update={"anonymous_read": True})
+
+
+@pytest.fixture(scope="module")
+def open_db(open_settings: Settings):
+    """An engine on :func:`open_settings`' database, for the tests' own SQL."""
+    eng = create_engine(open_settings.sqlalchemy_url)
+    yield eng
+    eng.dispose()

@@ -9,8 +9,7 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from app.db import make_engine
-from tests.api_helpers import api_client, auth, make_token
+from tests.api_helpers import api_client, auth, make_token, sql_rows
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
@@ -19,26 +18,9 @@ COLLECTION_IDS = ["parcels", "approved_unsupplied", "supplied_unused", "low_effi
 
 
 @pytest.fixture(scope="module")
-def settings(sample_settings_module):
-    return sample_settings_module.model_copy(update={"anonymous_read": True})
-
-
-@pytest.fixture(scope="module")
-def client(settings):
-    with api_client(settings) as c:
+def client(open_settings):
+    with api_client(open_settings) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def db(settings):
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-def _sql(db, sql: str, **params):
-    with db.connect() as conn:
-        return conn.execute(text(sql), params).all()
 
 
 def _walk(client, url: str, **params) -> tuple[list, list[dict]]:
@@ -95,7 +77,7 @@ def test_collections_describe_themselves(client):
     assert client.get("/ogc/collections/parcels").json()["id"] == "parcels"
 
 
-def test_every_collection_reads_completely_by_next_links(client, db):
+def test_every_collection_reads_completely_by_next_links(client, open_db):
     expected = {
         "parcels": "SELECT parcel_code FROM parcels WHERE valid_to IS NULL",
         "buildings": "SELECT b.id::text FROM buildings b JOIN parcels p ON p.id = b.parcel_id WHERE p.valid_to IS NULL",
@@ -107,13 +89,13 @@ def test_every_collection_reads_completely_by_next_links(client, db):
         features, pages = _walk(client, f"/ogc/collections/{cid}/items", limit=97)
         ids = [str(f["id"]) for f in features]
         assert len(ids) == len(set(ids))
-        assert set(ids) == {r[0] for r in _sql(db, sql)}
+        assert set(ids) == {r[0] for r in sql_rows(open_db, sql)}
         assert all(p["numberMatched"] == len(ids) for p in pages)
         assert sum(p["numberReturned"] for p in pages) == len(ids)
 
 
-def test_category_collections_match_the_rest_api_today(client, settings):
-    key = make_token(settings, "viewer")
+def test_category_collections_match_the_rest_api_today(client, open_settings):
+    key = make_token(open_settings, "viewer")
     for cid in ("approved_unsupplied", "supplied_unused", "low_efficiency"):
         features, _ = _walk(client, f"/ogc/collections/{cid}/items", limit=10)
         rest = client.get("/api/v1/parcels", params={"category": cid, "limit": 1000}, headers=auth(key)).json()
@@ -122,15 +104,15 @@ def test_category_collections_match_the_rest_api_today(client, settings):
         assert {f["properties"]["category"] for f in features} == {cid}
 
 
-def test_sortby_pages_by_key_in_sql_order(client, db):
+def test_sortby_pages_by_key_in_sql_order(client, open_db):
     features, _ = _walk(client, "/ogc/collections/parcels/items", limit=23, sortby="-area_mu")
     codes = [f["id"] for f in features]
-    expected = [r[0] for r in _sql(db, "SELECT parcel_code FROM parcels WHERE valid_to IS NULL "
+    expected = [r[0] for r in sql_rows(open_db, "SELECT parcel_code FROM parcels WHERE valid_to IS NULL "
                                        "ORDER BY area_mu DESC, parcel_code")]
     assert codes == expected
     # a sort key with nulls and a second key in the other direction
     features, _ = _walk(client, "/ogc/collections/parcels/items", limit=11, sortby="halted_since,-town")
-    expected = [r[0] for r in _sql(db, "SELECT parcel_code FROM parcels WHERE valid_to IS NULL "
+    expected = [r[0] for r in sql_rows(open_db, "SELECT parcel_code FROM parcels WHERE valid_to IS NULL "
                                        "ORDER BY halted_since ASC NULLS LAST, town DESC NULLS LAST, parcel_code")]
     assert [f["id"] for f in features] == expected
 
@@ -174,11 +156,11 @@ def test_crs_axis_order_and_content_crs(client, crs, first_axis):
         assert 1.3e7 < a < 1.4e7 and 3.3e6 < b < 3.5e6
 
 
-def test_geometry_in_the_storage_crs_is_exact(client, db):
+def test_geometry_in_the_storage_crs_is_exact(client, open_db):
     code = "331023001003GB00002"
     r = client.get(f"/ogc/collections/parcels/items/{code}", params={"crs": "EPSG:4549"}).json()
     ring = [(e, n) for n, e in r["geometry"]["coordinates"][0][0]]
-    area = _sql(db, "SELECT area_m2 FROM parcels WHERE parcel_code = :c AND valid_to IS NULL", c=code)[0][0]
+    area = sql_rows(open_db, "SELECT area_m2 FROM parcels WHERE parcel_code = :c AND valid_to IS NULL", c=code)[0][0]
     assert shapely.Polygon(ring).area == pytest.approx(area, abs=0.05)
     assert r["properties"]["area_m2"] == pytest.approx(area, abs=0.005)
 
@@ -199,9 +181,9 @@ def test_bbox_in_another_crs_selects_the_same_parcels(client):
     assert bad.status_code == 400
 
 
-def test_datetime_filters_the_relevant_date(client, db):
+def test_datetime_filters_the_relevant_date(client, open_db):
     r = client.get("/ogc/collections/parcels/items", params={"datetime": "2019-01-01/2020-12-31", "limit": 1000}).json()
-    expected = _sql(db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND supplied_on "
+    expected = sql_rows(open_db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND supplied_on "
                         "BETWEEN '2019-01-01' AND '2020-12-31'")[0][0]
     assert r["numberReturned"] == expected > 0
     assert all("2019-01-01" <= f["properties"]["supplied_on"] <= "2020-12-31" for f in r["features"])
@@ -211,8 +193,9 @@ def test_datetime_filters_the_relevant_date(client, db):
     assert client.get("/ogc/collections/parcels/items", params={"datetime": "yesterday"}).status_code == 400
 
 
-def test_property_filters_and_properties_subset(client, db):
-    town = _sql(db, "SELECT town, count(*) FROM parcels WHERE valid_to IS NULL GROUP BY town ORDER BY 2 DESC")[0]
+def test_property_filters_and_properties_subset(client, open_db):
+    town = sql_rows(open_db, "SELECT town, count(*) FROM parcels WHERE valid_to IS NULL "
+                             "GROUP BY town ORDER BY 2 DESC")[0]
     r = client.get("/ogc/collections/parcels/items",
                    params={"town": town[0], "properties": "parcel_code,area_mu", "limit": 1000}).json()
     assert r["numberReturned"] == town[1]
@@ -222,8 +205,8 @@ def test_property_filters_and_properties_subset(client, db):
     assert client.get("/ogc/collections/parcels/items", params={"properties": "nope"}).status_code == 400
 
 
-def test_cql2_text_and_json_filters_agree(client, db):
-    expected = _sql(db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND area_mu > 30")[0][0]
+def test_cql2_text_and_json_filters_agree(client, open_db):
+    expected = sql_rows(open_db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND area_mu > 30")[0][0]
     as_text = client.get("/ogc/collections/parcels/items",
                          params={"filter": "area_mu > 30", "filter-lang": "cql2-text", "limit": 1000}).json()
     as_json = client.get("/ogc/collections/parcels/items", params={
@@ -239,7 +222,7 @@ def test_cql2_text_and_json_filters_agree(client, db):
     assert bad.status_code == 400 and bad.json()["detail_zh"]
 
 
-def test_conditional_requests_answer_304_until_the_register_changes(client, db):
+def test_conditional_requests_answer_304_until_the_register_changes(client, open_db):
     url = "/ogc/collections/parcels/items?limit=5"
     first = client.get(url)
     etag, modified = first.headers["etag"], first.headers["last-modified"]
@@ -247,7 +230,7 @@ def test_conditional_requests_answer_304_until_the_register_changes(client, db):
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
     assert client.get(url + "&offset=1", headers={"If-None-Match": etag}).status_code == 200
-    with db.begin() as conn:
+    with open_db.begin() as conn:
         conn.execute(text("UPDATE parcels SET remarks = 'ETag test' WHERE parcel_code = '331023001003GB00002' "
                           "AND valid_to IS NULL"))
     again = client.get(url, headers={"If-None-Match": etag})

@@ -15,9 +15,8 @@ import httpx
 import pytest
 import shapely
 from geojson_pydantic import Feature, FeatureCollection
-from sqlalchemy import text
 
-from app.db import make_engine
+from tests.api_helpers import sql_rows
 from tests.live_server import live_server
 
 COLLECTION_IDS = ["parcels", "approved_unsupplied", "supplied_unused", "low_efficiency", "buildings",
@@ -42,13 +41,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Non-conformant content:RuntimeWa
 
 
 @pytest.fixture(scope="module")
-def settings(sample_settings_module):
-    return sample_settings_module.model_copy(update={"anonymous_read": True})
-
-
-@pytest.fixture(scope="module")
-def live(settings):
-    with live_server(settings) as server:
+def live(open_settings):
+    with live_server(open_settings) as server:
         yield server
 
 
@@ -60,21 +54,9 @@ def http(live):
         yield client
 
 
-@pytest.fixture(scope="module")
-def db(settings):
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-def _sql(db, sql: str, **params) -> list:
-    with db.connect() as conn:
-        return conn.execute(text(sql), params).all()
-
-
-def _keys(db, cid: str) -> set:
+def _keys(open_db, cid: str) -> set:
     """The ids of a collection's features, from the database."""
-    return {r[0] for r in _sql(db, f"SELECT {KEY.get(cid, 'p.parcel_code')} {ROWS_SQL[cid]}")}
+    return {r[0] for r in sql_rows(open_db, f"SELECT {KEY.get(cid, 'p.parcel_code')} {ROWS_SQL[cid]}")}
 
 
 def _items_requests(live, mark: int, cid: str) -> list[dict[str, list[str]]]:
@@ -111,19 +93,19 @@ def test_ogrinfo_lists_every_collection(live, http):
 
 @needs_gdal_bin
 @pytest.mark.parametrize("cid", COLLECTION_IDS)
-def test_ogr2ogr_copies_every_collection_completely_by_paging(live, http, db, tmp_path, cid):
+def test_ogr2ogr_copies_every_collection_completely_by_paging(live, http, open_db, tmp_path, cid):
     import pyogrio
 
     out = tmp_path / f"{cid}.gpkg"
     mark = len(live.requests)
     _run("ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{live.url}/ogc", cid, "-oo", f"PAGE_SIZE={PAGE_SIZE}")
-    expected = _keys(db, cid)
+    expected = _keys(open_db, cid)
     assert expected, f"the sample has no {cid}"
     info = pyogrio.read_info(out, layer=cid)
     assert info["features"] == len(expected)
     df = pyogrio.read_dataframe(out, layer=cid)
     # GDAL keeps no feature id of its own; the parcel codes (with repeats for buildings, history) must match
-    codes = Counter(r[0] for r in _sql(db, f"SELECT p.parcel_code {ROWS_SQL[cid]}"))
+    codes = Counter(r[0] for r in sql_rows(open_db, f"SELECT p.parcel_code {ROWS_SQL[cid]}"))
     assert Counter(df["parcel_code"]) == codes and sum(codes.values()) == len(expected)
     # GDAL followed the next links page by page, and the server's own count (numberMatched) agrees
     pages = _items_requests(live, mark, cid)
@@ -136,13 +118,13 @@ def test_ogr2ogr_copies_every_collection_completely_by_paging(live, http, db, tm
 
 
 @needs_gdal_bin
-def test_ogr2ogr_keeps_chinese_attributes_and_geometry(live, http, db, tmp_path):
+def test_ogr2ogr_keeps_chinese_attributes_and_geometry(live, http, open_db, tmp_path):
     import pyogrio
 
     out = tmp_path / "parcels.gpkg"
     _run("ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{live.url}/ogc", "parcels", "-oo", f"PAGE_SIZE={PAGE_SIZE}")
     df = pyogrio.read_dataframe(out, layer="parcels")
-    rows = _sql(db, "SELECT parcel_code, town, name, ST_X(ST_Centroid(ST_Transform(geom, 4326))), "
+    rows = sql_rows(open_db, "SELECT parcel_code, town, name, ST_X(ST_Centroid(ST_Transform(geom, 4326))), "
                     "ST_Y(ST_Centroid(ST_Transform(geom, 4326))) FROM parcels WHERE valid_to IS NULL")
     towns = {r[0]: r[1] for r in rows}
     assert any("街道" in t or "镇" in t for t in towns.values())
@@ -154,13 +136,13 @@ def test_ogr2ogr_keeps_chinese_attributes_and_geometry(live, http, db, tmp_path)
 
 
 @needs_gdal_bin
-def test_ogr2ogr_where_reads_the_matching_parcels(live, http, db, tmp_path):
+def test_ogr2ogr_where_reads_the_matching_parcels(live, http, open_db, tmp_path):
     out = tmp_path / "big.gpkg"
     _run("ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{live.url}/ogc", "parcels", "-oo", f"PAGE_SIZE={PAGE_SIZE}",
          "-where", "area_mu > 20")
     info = _run("ogrinfo", "-so", str(out), "parcels")
-    n = _sql(db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND area_mu > 20")[0][0]
-    assert 0 < n < len(_keys(db, "parcels"))
+    n = sql_rows(open_db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND area_mu > 20")[0][0]
+    assert 0 < n < len(_keys(open_db, "parcels"))
     assert f"Feature Count: {n}\n" in info
 
 
@@ -203,14 +185,14 @@ def oapif(live, http, tmp_path_factory):
     return url
 
 
-def test_pyogrio_reads_all_parcels(oapif, db, tmp_path):
+def test_pyogrio_reads_all_parcels(oapif, open_db, tmp_path):
     df = _read_oapif(oapif, "parcels", tmp_path / "p.gpkg", CRS="OGC:CRS84")
-    assert set(df["parcel_code"]) == _keys(db, "parcels") and len(df) == len(_keys(db, "parcels"))
+    assert set(df["parcel_code"]) == _keys(open_db, "parcels") and len(df) == len(_keys(open_db, "parcels"))
     minx, miny, maxx, maxy = df.total_bounds
     assert 120.5 < minx < maxx < 121.5 and 28.8 < miny < maxy < 29.5  # lon/lat, in Tiantai
 
 
-def test_pyogrio_reads_epsg4549_with_northing_first_axes(oapif, live, db, tmp_path):
+def test_pyogrio_reads_epsg4549_with_northing_first_axes(oapif, live, open_db, tmp_path):
     mark = len(live.requests)
     df = _read_oapif(oapif, "parcels", tmp_path / "p.gpkg", CRS="EPSG:4549", PAGE_SIZE=str(PAGE_SIZE))
     assert df.crs.to_epsg() == 4549
@@ -218,33 +200,35 @@ def test_pyogrio_reads_epsg4549_with_northing_first_axes(oapif, live, db, tmp_pa
     # GDAL probes the schema with one page in the default CRS, then reads every feature with crs
     assert any(p.get("crs") == [EPSG4549] for p in requests), requests
     pages = [p for p in requests if "cursor" in p]
-    assert len(pages) >= len(_keys(db, "parcels")) // PAGE_SIZE  # the next links keep crs
+    assert len(pages) >= len(_keys(open_db, "parcels")) // PAGE_SIZE  # the next links keep crs
     assert all(p.get("crs") == [EPSG4549] and p.get("limit") == [str(PAGE_SIZE)] for p in pages), requests
     minx, miny, maxx, maxy = df.total_bounds
     assert 4e5 < minx < maxx < 7e5 and 3.1e6 < miny < maxy < 3.4e6  # easting x, northing y
-    areas = {r[0]: r[1] for r in _sql(db, "SELECT parcel_code, ST_Area(geom) FROM parcels WHERE valid_to IS NULL")}
+    areas = {r[0]: r[1] for r in sql_rows(open_db, "SELECT parcel_code, ST_Area(geom) FROM parcels "
+                                                   "WHERE valid_to IS NULL")}
     assert len(df) == len(areas)
     for code, geom in zip(df["parcel_code"], df.geometry, strict=True):
         assert geom.area == pytest.approx(areas[code], abs=0.01), code
 
 
 @pytest.mark.parametrize("crs", [None, "EPSG:4549"])
-def test_pyogrio_where_reads_the_matching_parcels(oapif, db, tmp_path, crs):
+def test_pyogrio_where_reads_the_matching_parcels(oapif, open_db, tmp_path, crs):
     options = {"CRS": crs} if crs else {}
     df = _read_oapif(oapif, "parcels", tmp_path / "p.gpkg", where="area_mu > 20", **options)
-    expected = {r[0] for r in _sql(db, "SELECT parcel_code FROM parcels WHERE valid_to IS NULL AND area_mu > 20")}
-    assert 0 < len(expected) < len(_keys(db, "parcels"))
+    expected = {r[0] for r in sql_rows(open_db, "SELECT parcel_code FROM parcels "
+                                                "WHERE valid_to IS NULL AND area_mu > 20")}
+    assert 0 < len(expected) < len(_keys(open_db, "parcels"))
     assert set(df["parcel_code"]) == expected and len(df) == len(expected)
     if crs:
         assert 4e5 < df.total_bounds[0] < 7e5 and 3.1e6 < df.total_bounds[1] < 3.4e6
 
 
 @pytest.mark.parametrize("crs", [None, "EPSG:4549"])
-def test_pyogrio_where_is_sent_to_the_server_as_a_filter(oapif, live, db, tmp_path, crs):
+def test_pyogrio_where_is_sent_to_the_server_as_a_filter(oapif, live, open_db, tmp_path, crs):
     mark = len(live.requests)
     options = {"CRS": crs} if crs else {}
     df = _read_oapif(oapif, "parcels", tmp_path / "p.gpkg", where="area_mu > 20", **options)
-    n = _sql(db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND area_mu > 20")[0][0]
+    n = sql_rows(open_db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL AND area_mu > 20")[0][0]
     assert len(df) == n
     reads = [p for p in _items_requests(live, mark, "parcels") if p.get("limit") != ["20"]]  # not the probe
     assert reads and all(p.get("filter", [""])[0].replace(" ", "").lower() == "area_mu>20" for p in reads), reads
@@ -269,11 +253,11 @@ def test_owslib_lists_collections_and_conformance(owslib_features):
     assert owslib_features.api()["openapi"].startswith("3.0")
 
 
-def test_owslib_reads_items_and_queryables(owslib_features, db):
+def test_owslib_reads_items_and_queryables(owslib_features, open_db):
     items = owslib_features.collection_items("parcels", limit=5)
     assert items["type"] == "FeatureCollection" and len(items["features"]) == 5
     assert all(isinstance(f["id"], str) and f["id"] == f["properties"]["parcel_code"] for f in items["features"])
-    assert {f["id"] for f in items["features"]} <= _keys(db, "parcels")
+    assert {f["id"] for f in items["features"]} <= _keys(open_db, "parcels")
     one = owslib_features.collection_item("parcels", items["features"][0]["id"])
     assert one["id"] == items["features"][0]["id"]
     queryables = owslib_features.collection_queryables("parcels")
@@ -334,9 +318,9 @@ def _check_collection(r: httpx.Response) -> dict:
 
 
 @pytest.mark.parametrize("cid", COLLECTION_IDS)
-def test_every_feature_of_every_collection_is_rfc7946(http, db, cid):
+def test_every_feature_of_every_collection_is_rfc7946(http, open_db, cid):
     doc = _check_collection(http.get(f"/ogc/collections/{cid}/items", params={"limit": 10000}))
-    assert len(doc["features"]) == len(_keys(db, cid))
+    assert len(doc["features"]) == len(_keys(open_db, cid))
 
 
 @pytest.mark.parametrize("params", [
@@ -416,17 +400,17 @@ def test_landing_collection_and_conformance_links(http):
         assert f"http://www.opengis.net/spec/{uri}" in classes, uri
 
 
-def test_limit_above_the_maximum_is_clamped(http, db):
+def test_limit_above_the_maximum_is_clamped(http, open_db):
     r = http.get("/ogc/collections/buildings/items", params={"limit": 20000})
     assert r.status_code == 200, r.text
     doc = r.json()
-    n = len(_keys(db, "buildings"))
+    n = len(_keys(open_db, "buildings"))
     assert doc["numberReturned"] == doc["numberMatched"] == n <= 10000
     assert not [link for link in doc["links"] if link["rel"] == "next"]
 
 
-def test_next_link_while_more_features_and_none_on_the_last_page(http, db):
-    n = len(_keys(db, "parcels"))
+def test_next_link_while_more_features_and_none_on_the_last_page(http, open_db):
+    n = len(_keys(open_db, "parcels"))
     r = http.get("/ogc/collections/parcels/items", params={"limit": n})  # exactly all: no next page
     assert r.json()["numberReturned"] == n
     assert not [link for link in r.json()["links"] if link["rel"] == "next"]
@@ -444,7 +428,7 @@ def test_next_link_while_more_features_and_none_on_the_last_page(http, db):
             assert not nxt, "a next link on the last page"
             break
         assert pages <= n // PAGE_SIZE + 1
-    assert len(seen) == len(set(seen)) == n and set(seen) == _keys(db, "parcels")
+    assert len(seen) == len(set(seen)) == n and set(seen) == _keys(open_db, "parcels")
 
 
 @pytest.mark.parametrize("path", ["/ogc", "/ogc/collections/parcels/items?limit=1"])

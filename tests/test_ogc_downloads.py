@@ -15,7 +15,6 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from app.db import make_engine
 from tests.api_helpers import api_client
 
 TAIHE = ("331023002001GB00002", "泰和公司年产105万件汽车零部件项目")
@@ -32,25 +31,13 @@ FILTERS = {  # query → SQL condition on the parcels rows
 
 
 @pytest.fixture(scope="module")
-def settings(sample_settings_module):
-    return sample_settings_module.model_copy(update={"anonymous_read": True})
-
-
-@pytest.fixture(scope="module")
-def client(settings):
-    with api_client(settings) as c:
+def client(open_settings):
+    with api_client(open_settings) as c:
         yield c
 
 
-@pytest.fixture(scope="module")
-def db(settings):
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-def _count(db, collection: str, condition: str = "TRUE") -> int:
-    with db.connect() as conn:
+def _count(open_db, collection: str, condition: str = "TRUE") -> int:
+    with open_db.connect() as conn:
         return conn.execute(text(f"SELECT count(*) {COLLECTIONS[collection][0]} AND {condition}")).scalar_one()
 
 
@@ -76,9 +63,9 @@ def _read(tmp_path: Path, resp, fmt: str):
     return pyogrio.read_dataframe(path)
 
 
-def _areas(db, collection: str, condition: str = "TRUE") -> dict:
+def _areas(open_db, collection: str, condition: str = "TRUE") -> dict:
     key = "p.parcel_code" if collection == "parcels" else "b.id"
-    with db.connect() as conn:
+    with open_db.connect() as conn:
         rows = conn.execute(text(f"SELECT {key}, ST_Area({'p' if collection == 'parcels' else 'b'}.geom) "
                                  f"{COLLECTIONS[collection][0]} AND {condition}")).all()
     return dict(rows)
@@ -86,11 +73,11 @@ def _areas(db, collection: str, condition: str = "TRUE") -> dict:
 
 @pytest.mark.parametrize("fmt", ["gpkg", "shp", "fgb"])
 @pytest.mark.parametrize("collection", list(COLLECTIONS))
-def test_file_formats_hold_every_feature_in_epsg_4549(client, db, tmp_path, collection, fmt):
+def test_file_formats_hold_every_feature_in_epsg_4549(client, open_db, tmp_path, collection, fmt):
     _, area_prop, area_shp = COLLECTIONS[collection]
     resp = _download(client, collection, fmt)
     gdf = _read(tmp_path, resp, fmt)
-    assert len(gdf) == _count(db, collection)
+    assert len(gdf) == _count(open_db, collection)
     assert gdf.crs.to_epsg() == 4549
     assert resp.headers["content-crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4549>"
     area = gdf[area_shp if fmt == "shp" else area_prop].to_numpy(dtype=float)
@@ -99,7 +86,7 @@ def test_file_formats_hold_every_feature_in_epsg_4549(client, db, tmp_path, coll
         code, name = TAIHE
         row = gdf[gdf["ZDDM" if fmt == "shp" else "parcel_code"] == code].iloc[0]
         assert row["DKMC" if fmt == "shp" else "name"] == name
-        assert gdf.geometry.area.sum() == pytest.approx(sum(_areas(db, collection).values()), abs=0.01)
+        assert gdf.geometry.area.sum() == pytest.approx(sum(_areas(open_db, collection).values()), abs=0.01)
 
 
 def test_shapefile_is_gbk_with_cpg_short_names_and_date_fields(client, tmp_path):
@@ -120,7 +107,7 @@ def test_shapefile_is_gbk_with_cpg_short_names_and_date_fields(client, tmp_path)
     assert fields["PZRQ"].startswith("datetime64")  # a DBF Date field
 
 
-def test_csv_is_utf8_bom_with_chinese_headers_and_wkt(client, db):
+def test_csv_is_utf8_bom_with_chinese_headers_and_wkt(client, open_db):
     resp = _download(client, "parcels", "csv")
     assert resp.headers["content-type"].startswith("text/csv")
     assert resp.content.startswith(b"\xef\xbb\xbf")
@@ -128,24 +115,24 @@ def test_csv_is_utf8_bom_with_chinese_headers_and_wkt(client, db):
     header, body = rows[0], rows[1:]
     assert header[:3] == ["宗地代码", "地块名称", "乡镇(街道)"]
     assert header[-1] == "几何(WKT, EPSG:4549)"
-    assert len(body) == _count(db, "parcels")
+    assert len(body) == _count(open_db, "parcels")
     by_code = {r[0]: r for r in body}
     assert by_code[TAIHE[0]][1] == TAIHE[1]
-    areas = _areas(db, "parcels")
+    areas = _areas(open_db, "parcels")
     geoms = shapely.from_wkt([r[-1] for r in body])
     diffs = [abs(g.area - areas[r[0]]) for g, r in zip(geoms, body, strict=True)]
     assert max(diffs) < 0.5  # WKT keeps millimetres
 
 
-def test_geojson_streams_every_feature_in_crs84_or_the_asked_crs(client, db):
+def test_geojson_streams_every_feature_in_crs84_or_the_asked_crs(client, open_db):
     doc = json.loads(_download(client, "parcels", "geojson").content)
     assert doc["type"] == "FeatureCollection"
-    assert len(doc["features"]) == doc["numberReturned"] == _count(db, "parcels")
+    assert len(doc["features"]) == doc["numberReturned"] == _count(open_db, "parcels")
     lon, lat = doc["features"][0]["geometry"]["coordinates"][0][0][0]
     assert 120 < lon < 122 and 28 < lat < 30
     resp = _download(client, "parcels", "geojson", "crs=http://www.opengis.net/def/crs/EPSG/0/4549")
     assert resp.headers["content-crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4549>"
-    areas = _areas(db, "parcels")
+    areas = _areas(open_db, "parcels")
     for feat in json.loads(resp.content)["features"]:
         geom = shapely.transform(shapely.geometry.shape(feat["geometry"]), lambda xy: xy[:, ::-1])  # N/E → E/N
         assert geom.area == pytest.approx(areas[feat["id"]], abs=0.5)
@@ -154,9 +141,9 @@ def test_geojson_streams_every_feature_in_crs84_or_the_asked_crs(client, db):
 
 @pytest.mark.parametrize("query", list(FILTERS))
 @pytest.mark.parametrize("fmt", ["gpkg", "shp", "fgb", "csv", "geojson"])
-def test_filters_reduce_the_download(client, db, tmp_path, fmt, query):
-    expected = _count(db, "parcels", FILTERS[query])
-    assert 0 < expected < _count(db, "parcels")
+def test_filters_reduce_the_download(client, open_db, tmp_path, fmt, query):
+    expected = _count(open_db, "parcels", FILTERS[query])
+    assert 0 < expected < _count(open_db, "parcels")
     resp = _download(client, "parcels", fmt, query)
     if fmt == "csv":
         n = len(list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))) - 1
@@ -206,7 +193,7 @@ def test_connections_go_back_to_the_pool(client):
     assert stats["pool_available"] == stats["pool_size"]
 
 
-def test_geopackage_types_properties_and_extent(client, db, tmp_path):
+def test_geopackage_types_properties_and_extent(client, open_db, tmp_path):
     resp = _download(client, "parcels", "gpkg", "properties=parcel_code,name,approved_on,standard_land,parent_codes")
     path = tmp_path / "p.gpkg"
     path.write_bytes(resp.content)
@@ -215,13 +202,13 @@ def test_geopackage_types_properties_and_extent(client, db, tmp_path):
         "parcel_code": "object", "name": "object", "approved_on": "datetime64[D]", "standard_land": "bool",
         "parent_codes": "object"}
     assert info["geometry_type"] == "MultiPolygon"
-    with db.connect() as conn:
+    with open_db.connect() as conn:
         extent = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
                                    "(SELECT ST_Extent(geom) e FROM parcels WHERE valid_to IS NULL) s")).one()
     assert np.allclose(info["total_bounds"], extent, atol=1e-6)
 
 
-def test_geopackage_has_an_rtree_spatial_index(client, db, tmp_path):
+def test_geopackage_has_an_rtree_spatial_index(client, open_db, tmp_path):
     """GeoPackage RTree Spatial Index extension: one envelope per feature, registered, used by GDAL for bbox reads."""
     resp = _download(client, "parcels", "gpkg")
     path = tmp_path / "p.gpkg"
@@ -234,7 +221,7 @@ def test_geopackage_has_an_rtree_spatial_index(client, db, tmp_path):
         rtree = gpkg.execute('SELECT id, minx, maxx, miny, maxy FROM "rtree_parcels_geom" ORDER BY id').fetchall()
         fids = [r[0] for r in gpkg.execute("SELECT fid FROM parcels ORDER BY fid")]
         triggers = {r[0] for r in gpkg.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    assert [r[0] for r in rtree] == fids and len(fids) == _count(db, "parcels")
+    assert [r[0] for r in rtree] == fids and len(fids) == _count(open_db, "parcels")
     assert triggers == {f"rtree_parcels_geom_{t}" for t in
                         ("insert", "update2", "update4", "update5", "update6", "update7", "delete")}
     # the envelopes are the features' bounds (an R*Tree stores float32, rounded outwards: ≤ 0.5 m here)
@@ -242,7 +229,7 @@ def test_geopackage_has_an_rtree_spatial_index(client, db, tmp_path):
     envelopes = np.array(rtree)[:, [1, 3, 2, 4]]
     assert (envelopes[:, :2] <= bounds[:, :2]).all() and (envelopes[:, 2:] >= bounds[:, 2:]).all()
     assert np.allclose(envelopes, bounds, rtol=0, atol=0.5)
-    with db.connect() as conn:
+    with open_db.connect() as conn:
         box = conn.execute(text("SELECT ST_XMin(e) - 200, ST_YMin(e) - 200, ST_XMax(e) + 200, ST_YMax(e) + 200 "
                                 "FROM (SELECT geom::box2d e FROM parcels WHERE parcel_code = :code "
                                 "AND valid_to IS NULL) s"), {"code": TAIHE[0]}).one()

@@ -6,37 +6,18 @@ import math
 import struct
 
 import pytest
-from sqlalchemy import text
 
-from app.db import make_engine
-from tests.api_helpers import api_client
+from tests.api_helpers import api_client, sql_rows
 
 MVT = "application/vnd.mapbox-vector-tile"
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
-def settings(sample_settings_module):
-    return sample_settings_module.model_copy(update={"anonymous_read": True})
-
-
-@pytest.fixture(scope="module")
-def client(settings):
-    with api_client(settings) as c:
+def client(open_settings):
+    with api_client(open_settings) as c:
         c.get("/ogc/collections/parcels")  # refreshes the materialised categories the SQL below reads
         yield c
-
-
-@pytest.fixture(scope="module")
-def db(settings):
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-def _sql(db, sql: str, **params):
-    with db.connect() as conn:
-        return conn.execute(text(sql), params).all()
 
 
 # ---- a minimal MVT (protobuf) reader: enough for layers, feature ids, properties and geometry types -------
@@ -140,8 +121,8 @@ def _url(collection: str, z: int, x: int, y: int) -> str:
     return f"/ogc/collections/{collection}/tiles/WebMercatorQuad/{z}/{x}/{y}"
 
 
-def _codes_in_envelope(db, z: int, x: int, y: int, margin: float = 0.0, category: str | None = None) -> set[str]:
-    rows = _sql(db, "SELECT p.parcel_code FROM parcels p JOIN parcel_categories c ON c.parcel_id = p.id "
+def _codes_in_envelope(open_db, z: int, x: int, y: int, margin: float = 0.0, category: str | None = None) -> set[str]:
+    rows = sql_rows(open_db, "SELECT p.parcel_code FROM parcels p JOIN parcel_categories c ON c.parcel_id = p.id "
                     "WHERE p.valid_to IS NULL AND (CAST(:cat AS text) IS NULL OR c.category = :cat) AND "
                     "ST_Intersects(ST_Transform(p.geom, 3857), ST_TileEnvelope(:z, :x, :y, margin => :m))",
                 z=z, x=x, y=y, m=margin, cat=category)
@@ -149,9 +130,9 @@ def _codes_in_envelope(db, z: int, x: int, y: int, margin: float = 0.0, category
 
 
 @pytest.fixture(scope="module")
-def known(client, db):
+def known(client, open_db):
     """A low-efficiency parcel of the sample: (code, name, lon, lat) of a point inside it."""
-    code, name, lon, lat = _sql(db, "SELECT p.parcel_code, p.name, ST_X(pt), ST_Y(pt) FROM parcels p "
+    code, name, lon, lat = sql_rows(open_db, "SELECT p.parcel_code, p.name, ST_X(pt), ST_Y(pt) FROM parcels p "
                                     "JOIN parcel_categories c ON c.parcel_id = p.id, "
                                     "ST_Transform(ST_PointOnSurface(p.geom), 4326) pt "
                                     "WHERE p.valid_to IS NULL AND c.category = 'low_efficiency' "
@@ -160,7 +141,7 @@ def known(client, db):
 
 
 # ---- tiles ---------------------------------------------------------------------------------------------
-def test_tile_over_a_known_parcel_holds_it_with_code_category_and_the_envelope_s_parcels(client, db, known):
+def test_tile_over_a_known_parcel_holds_it_with_code_category_and_the_envelope_s_parcels(client, open_db, known):
     code, name, lon, lat = known
     z = 14
     x, y = tile_of(lon, lat, z)
@@ -176,16 +157,17 @@ def test_tile_over_a_known_parcel_holds_it_with_code_category_and_the_envelope_s
     assert features[code]["type"] == 3  # polygon
     assert features[code]["geometry"]
     # every parcel that meets the tile is there; nothing beyond the tile's buffer is
-    assert _codes_in_envelope(db, z, x, y) <= set(features) <= _codes_in_envelope(db, z, x, y, 64 / 4096 + 1e-3)
+    inside, buffered = _codes_in_envelope(open_db, z, x, y), _codes_in_envelope(open_db, z, x, y, 64 / 4096 + 1e-3)
+    assert inside <= set(features) <= buffered
     ids = {f["id"] for f in layers["parcels"]}
     assert len(ids) == len(features) and all(isinstance(i, int) for i in ids)
     assert set(features[code]["properties"]) == {"parcel_code", "name", "town", "area_mu", "category",
                                                  "category_zh", "criterion", "holder_name"}
 
 
-def test_low_zoom_tile_holds_the_county(client, db, known):
+def test_low_zoom_tile_holds_the_county(client, open_db, known):
     _, _, lon, lat = known
-    n_current = _sql(db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL")[0][0]
+    n_current = sql_rows(open_db, "SELECT count(*) FROM parcels WHERE valid_to IS NULL")[0][0]
     x, y = tile_of(lon, lat, 6)
     r = client.get(_url("parcels", 6, x, y))
     assert r.status_code == 200
@@ -204,7 +186,7 @@ def test_far_away_tile_is_empty(client, known):
         assert "ETag" in r.headers
 
 
-def test_category_and_town_filters(client, db, known):
+def test_category_and_town_filters(client, open_db, known):
     _, _, lon, lat = known
     z = 10
     x, y = tile_of(lon, lat, z)
@@ -215,7 +197,8 @@ def test_category_and_town_filters(client, db, known):
     assert low and len(low) < len(everything)
     assert {f["properties"]["category"] for f in low} == {"low_efficiency"}
     # against SQL: the low-efficiency parcels meeting the tile are all in it
-    assert _codes_in_envelope(db, z, x, y, category="low_efficiency") <= {f["properties"]["parcel_code"] for f in low}
+    expected = _codes_in_envelope(open_db, z, x, y, category="low_efficiency")
+    assert expected <= {f["properties"]["parcel_code"] for f in low}
     # the category collection gives the same parcels
     same = decode(client.get(_url("low_efficiency", z, x, y)).content)["low_efficiency"]
     assert {f["properties"]["parcel_code"] for f in same} == {f["properties"]["parcel_code"] for f in low}
@@ -237,9 +220,9 @@ def test_unknown_filter_is_400(client, known):
     assert r.status_code == 400
 
 
-def test_buildings_tile_has_integer_ids_and_nothing_below_z13(client, db):
-    bid, code, number, lon, lat = _sql(
-        db, "SELECT b.id, p.parcel_code, b.number, ST_X(pt), ST_Y(pt) FROM buildings b "
+def test_buildings_tile_has_integer_ids_and_nothing_below_z13(client, open_db):
+    bid, code, number, lon, lat = sql_rows(
+        open_db, "SELECT b.id, p.parcel_code, b.number, ST_X(pt), ST_Y(pt) FROM buildings b "
             "JOIN parcels p ON p.id = b.parcel_id, ST_Transform(ST_PointOnSurface(b.geom), 4326) pt "
             "WHERE p.valid_to IS NULL ORDER BY b.id LIMIT 1")[0]
     x, y = tile_of(lon, lat, 16)
@@ -308,13 +291,13 @@ def test_unknown_collection_and_tile_matrix_set_are_404(client):
 
 
 # ---- TileJSON and tileset documents ---------------------------------------------------------------------
-def test_tilejson_template_bounds_and_layers(client, db):
+def test_tilejson_template_bounds_and_layers(client, open_db):
     r = client.get("/ogc/collections/parcels/tiles/WebMercatorQuad")
     assert r.status_code == 200
     doc = r.json()
     assert doc["tilejson"] == "3.0.0"
     assert doc["tiles"] == ["http://testserver/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"]
-    w, s, e, n = _sql(db, "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
+    w, s, e, n = sql_rows(open_db, "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
                           "ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, 4549), 4326) b FROM parcels "
                           "WHERE valid_to IS NULL) s")[0]
     assert doc["bounds"] == pytest.approx([w, s, e, n], abs=1e-5)
@@ -330,8 +313,8 @@ def test_tilejson_template_bounds_and_layers(client, db):
                       headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
 
 
-def test_tilejson_passes_filters_to_the_template_and_follows_the_proxy(client, settings):
-    proxied = settings.model_copy(update={"forwarded_allow_ips": "*"})
+def test_tilejson_passes_filters_to_the_template_and_follows_the_proxy(client, open_settings):
+    proxied = open_settings.model_copy(update={"forwarded_allow_ips": "*"})
     headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gis.example.cn", "X-Forwarded-Prefix": "/landgis"}
     with api_client(proxied) as c:
         r = c.get("/ogc/collections/parcels/tiles/WebMercatorQuad", params={"category": "low_efficiency"},
@@ -378,9 +361,9 @@ def test_every_tile_of_the_low_zooms_answers(client):
                 assert r.status_code == 200, (z, x, y, r.text)
 
 
-def test_history_tile_has_version_ids_and_validity_days(client, db):
-    vid, code, valid_to, lon, lat = _sql(
-        db, "SELECT id, parcel_code, (valid_to AT TIME ZONE 'Asia/Shanghai')::date::text, ST_X(pt), ST_Y(pt) "
+def test_history_tile_has_version_ids_and_validity_days(client, open_db):
+    vid, code, valid_to, lon, lat = sql_rows(
+        open_db, "SELECT id, parcel_code, (valid_to AT TIME ZONE 'Asia/Shanghai')::date::text, ST_X(pt), ST_Y(pt) "
             "FROM parcels, ST_Transform(ST_PointOnSurface(geom), 4326) pt WHERE valid_to IS NOT NULL "
             "ORDER BY id LIMIT 1")[0]
     x, y = tile_of(lon, lat, 15)
