@@ -157,6 +157,20 @@ def _building_props(attrs, alias: str, skip: tuple[str, ...]) -> tuple[Prop, ...
                  for a in attrs if a.name not in skip)
 
 
+def _part_collection(cid: str, title: str, title_en: str, description: str, table: str, alias: str, attrs,
+                     area: Prop, keywords: tuple[str, ...]) -> Collection:
+    """Polygons that belong to a current parcel (buildings, support land): their own id, the parcel's code."""
+    return Collection(
+        id=cid, title=title, title_en=title_en, description=description,
+        from_sql=f"{table} {alias} JOIN parcels p ON p.id = {alias}.parcel_id", where=_CURRENT,
+        key=Prop("id", f"{alias}.id", "integer", "要素标识", "feature id"), geom_sql=f"{alias}.geom",
+        geometry_type="Polygon",
+        props=(Prop("parcel_code", "p.parcel_code", "string", "宗地代码", "parcel code"),
+               *_building_props(attrs, alias, ("parcel_code",)), area),
+        keywords=keywords,
+    )
+
+
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
     Collection(
         id="parcels", title="工业用地宗地（现状）", title_en="Industrial parcels (current)",
@@ -185,29 +199,19 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
         "/ Low-efficiency land (as of today) with the criterion that matched; datetime filters on the supply "
         "date.",
         "p.supplied_on"),
-    Collection(
-        id="buildings", title="建筑物（幢）", title_en="Buildings",
-        description="现状宗地上的建筑物基底（幢），含幢号、层数、高度与建筑面积。/ Building footprints on "
-                    "current parcels.",
-        from_sql="buildings b JOIN parcels p ON p.id = b.parcel_id", where=_CURRENT,
-        key=Prop("id", "b.id", "integer", "要素标识", "feature id"), geom_sql="b.geom", geometry_type="Polygon",
-        props=(Prop("parcel_code", "p.parcel_code", "string", "宗地代码", "parcel code"),
-               *_building_props(BUILDING_ATTRS, "b", ("parcel_code",)),
-               Prop("footprint_m2", "round(b.footprint_m2 * 1e2) / 1e2", "number", "基底面积(㎡)",
-                    "footprint area in m²")),
-        keywords=("天台县", "建筑物", "幢"),
-    ),
-    Collection(
-        id="support_land", title="配套用地", title_en="Supporting land",
-        description="现状宗地内的行政办公及生活服务设施用地。/ Supporting office and living-service land "
-                    "inside current parcels.",
-        from_sql="support_land s JOIN parcels p ON p.id = s.parcel_id", where=_CURRENT,
-        key=Prop("id", "s.id", "integer", "要素标识", "feature id"), geom_sql="s.geom", geometry_type="Polygon",
-        props=(Prop("parcel_code", "p.parcel_code", "string", "宗地代码", "parcel code"),
-               *_building_props(SUPPORT_ATTRS, "s", ("parcel_code",)),
-               Prop("area_m2", "round(s.area_m2 * 1e2) / 1e2", "number", "用地面积(㎡)", "area in m²")),
-        keywords=("天台县", "配套用地"),
-    ),
+    _part_collection(
+        "buildings", "建筑物（幢）", "Buildings",
+        "现状宗地上的建筑物基底（幢），含幢号、层数、高度与建筑面积。/ Building footprints on current parcels.",
+        "buildings", "b", BUILDING_ATTRS,
+        Prop("footprint_m2", "round(b.footprint_m2 * 1e2) / 1e2", "number", "基底面积(㎡)", "footprint area in m²"),
+        ("天台县", "建筑物", "幢")),
+    _part_collection(
+        "support_land", "配套用地", "Supporting land",
+        "现状宗地内的行政办公及生活服务设施用地。/ Supporting office and living-service land inside current "
+        "parcels.",
+        "support_land", "s", SUPPORT_ATTRS,
+        Prop("area_m2", "round(s.area_m2 * 1e2) / 1e2", "number", "用地面积(㎡)", "area in m²"),
+        ("天台县", "配套用地")),
     Collection(
         id="parcel_history", title="宗地历史版本（已注销）", title_en="Parcel history (retired versions)",
         description="已被分割、合并、零星地块并入或更新替代的宗地版本；valid_from–valid_to 为其有效期，"

@@ -94,7 +94,7 @@ async def download_response(request: Request, q: ItemsQuery, f: str) -> Response
     if f == "geojson":
         return await _stream_rows(request, *q.download_features_sql(), _geojson_chunks(), f, headers)
     if f == "csv":
-        return await _stream_rows(request, *rows_sql(q, out.srid), _csv_chunks(_props(q), out), f, headers)
+        return await _stream_rows(request, *rows_sql(q, out.srid), _csv_chunks(q.props(), out), f, headers)
     return await _file_response(request, q, f, out, headers)
 
 # ---- database ------------------------------------------------------------------------------------------
@@ -223,10 +223,6 @@ def _crs_label(out: OutputCrs) -> str:
 
 
 # ---- files (GeoPackage, Shapefile, FlatGeobuf) ----------------------------------------------------------
-def _props(q: ItemsQuery) -> tuple[Prop, ...]:
-    return q.properties if q.properties is not None else q.collection.props
-
-
 def shapefile_field_names(c: Collection, props: tuple[Prop, ...]) -> list[str]:
     """DBF names (≤ 10 characters, unique): the cadastral abbreviation where there is one, else cut."""
     abbrev = _SHP_NAMES.get(c.id, _SHP_NAMES["parcels"])
@@ -278,7 +274,7 @@ async def _file_response(request: Request, q: ItemsQuery, f: str, out: OutputCrs
                         pending.append(anyio.from_thread.run(rows.fetch))
 
             writer = _write_gpkg if f == "gpkg" else _write_ogr
-            await anyio.to_thread.run_sync(writer, target, c, _props(q), out, f, batches())
+            await anyio.to_thread.run_sync(writer, target, c, q.props(), out, f, batches())
         finally:
             await rows.close()
         if f == "shp":

@@ -325,15 +325,24 @@ class ItemsQuery:
     def download_features_sql(self) -> tuple[str, dict[str, Any]]:
         """(statement, params) for a download: column ``f``, every matching feature's JSON (no links, no paging),
         in feature-id order; ``limit`` caps it when positive (0: every feature)."""
-        sql = (f"SELECT {self._feature_json_sql()} AS f FROM {self._from_sql()} "
-               f"WHERE {self.where_sql()} ORDER BY {self.collection.key.sql}")
-        params = {k: v for k, v in self.params.items() if k not in ("limit", "offset", "self_prefix")}
+        return self.unpaged(f"SELECT {self._feature_json_sql()} AS f FROM {self._from_sql()} "
+                            f"WHERE {self.where_sql()} ORDER BY {self.collection.key.sql}")
+
+    def unpaged(self, sql: str) -> tuple[str, dict[str, Any]]:
+        """``sql`` (every matching row) with the filter's params; capped by ``limit`` when positive."""
+        params = self.filter_params()
         if self.limit > 0:
             sql += " LIMIT %(limit)s"
             params["limit"] = self.limit
         return sql, params
 
-    def _props(self) -> tuple[Prop, ...]:
+    def filter_params(self) -> dict[str, Any]:
+        """The params of the filters alone: not paging, the keyset cursor or links."""
+        return {k: v for k, v in self.params.items()
+                if k not in ("limit", "offset", "self_prefix", "extra_links") and not re.fullmatch(r"k\d+", k)}
+
+    def props(self) -> tuple[Prop, ...]:
+        """The properties asked for (``properties``), else all of the collection's."""
         return self.properties if self.properties is not None else self.collection.props
 
     def _feature_json_sql(self, link: str = "") -> str:
@@ -341,19 +350,17 @@ class ItemsQuery:
         ``x`` of :meth:`_from_sql`); ``link`` is SQL appended after the properties (``|| ',"links":[…]'``)."""
         c = self.collection
         geom = f"COALESCE(ST_AsGeoJSON({geometry_sql(c.geom_sql, self.out)}, {self.out.decimals}), 'null')"
-        props_json = "row_to_json(x)::text" if self._props() else "'{}'"
+        props_json = "row_to_json(x)::text" if self.props() else "'{}'"
         return (f"'{{\"type\":\"Feature\",\"id\":' || to_json({c.key.sql})::text || ',\"geometry\":' || {geom} || "
                 f"',\"properties\":' || {props_json}{link} || '}}'")
 
     def _from_sql(self) -> str:
         """The collection's FROM with ``LATERAL (…) x``: the selected properties under their names."""
-        lateral = ", ".join(f"{p.sql} AS {p.name}" for p in self._props()) or "NULL AS _"
+        lateral = ", ".join(f"{p.sql} AS {p.name}" for p in self.props()) or "NULL AS _"
         return f"{self.collection.from_sql}, LATERAL (SELECT {lateral}) x"
 
     def count_sql(self) -> tuple[str, dict[str, Any]]:
-        params = {k: v for k, v in self.params.items() if not k.startswith("k") and k not in (
-            "limit", "offset", "self_prefix")}
-        return f"SELECT count(*) FROM {self.collection.from_sql} WHERE {self.where_sql()}", params
+        return f"SELECT count(*) FROM {self.collection.from_sql} WHERE {self.where_sql()}", self.filter_params()
 
     def count_key(self) -> tuple:
         """What the count depends on (not paging, sort, CRS or properties)."""
@@ -373,12 +380,6 @@ def rows_sql(q: ItemsQuery, srid: int | None) -> tuple[str, dict[str, Any]]:
     Ordered by the feature id; ``q.limit`` applies when positive (0: every matching feature).
     """
     c = q.collection
-    props = q.properties if q.properties is not None else c.props
-    cols = ", ".join(f"{p.sql} AS {p.name}" for p in props)
-    sql = (f"SELECT ST_AsBinary({file_geometry_sql(c.geom_sql, srid)}) AS geom{', ' + cols if cols else ''} "
-           f"FROM {c.from_sql} WHERE {q.where_sql()} ORDER BY {c.key.sql}")
-    params = {k: v for k, v in q.params.items() if k not in ("limit", "offset", "self_prefix")}
-    if q.limit > 0:
-        sql += " LIMIT %(limit)s"
-        params["limit"] = q.limit
-    return sql, params
+    cols = ", ".join(f"{p.sql} AS {p.name}" for p in q.props())
+    return q.unpaged(f"SELECT ST_AsBinary({file_geometry_sql(c.geom_sql, srid)}) AS geom{', ' + cols if cols else ''} "
+                     f"FROM {c.from_sql} WHERE {q.where_sql()} ORDER BY {c.key.sql}")

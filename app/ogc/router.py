@@ -12,6 +12,7 @@ import contextlib
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import orjson
 import psycopg
@@ -35,7 +36,7 @@ from app.ogc.query import (
     output_crs,
 )
 from app.ogc.state import RegisterWatch, State
-from app.ogc.web import base_url, conditional, render_html, validators, wants_html
+from app.ogc.web import base_url, cache_control, render_html, revalidate, wants_html
 from app.services.category_cache import ensure_fresh
 from gis.rules import today
 
@@ -126,9 +127,23 @@ _counts = _Lru(2048)
 _extents = _Lru(64)
 
 
-def _cache_control(request: Request) -> str:
-    scope = "public" if request.app.state.settings.anonymous_read else "private"
-    return f"{scope}, no-cache"
+def _revalidate(request: Request, state: State, c: Collection, *parts, directive: str = "no-cache",
+                headers: dict[str, str] | None = None) -> tuple[dict[str, str], Response | None]:
+    """Caching headers keyed on the register version (and today, for derived categories) plus ``parts``,
+    and the 304 when the client's copy is current."""
+    return revalidate(request, state.version, state.changed_at, (state.day if c.categories else None, *parts),
+                      cache_control(request, directive), headers)
+
+
+def reject_unknown(request: Request, allowed, c: Collection | None = None) -> None:
+    """400 for query parameters outside ``allowed`` (and, given ``c``, its property filters), naming them."""
+    unknown = [k for k in request.query_params if k not in allowed and (c is None or k not in c.by_name)]
+    if not unknown:
+        return
+    zh, en = f"未知的查询参数：{', '.join(unknown)}", f"unknown query parameters: {', '.join(unknown)}"
+    if c is not None:
+        zh, en = f"{zh}（属性筛选可用：{', '.join(c.by_name)}）", f"{en} (property filters: {', '.join(c.by_name)})"
+    raise ProblemError(400, "unknown-parameter", zh, en, pointer=f"/query/{unknown[0]}")
 
 
 # ---- links and documents ---------------------------------------------------------------------------
@@ -154,8 +169,6 @@ def _html(template: str, request: Request, doc: dict, **extra) -> Response:
 def _with_f(request: Request, f: str) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "f"]
     params.append(("f", f))
-    from urllib.parse import urlencode
-
     return f"{base_url(request)}{request.url.path}?{urlencode(params)}"
 
 
@@ -391,12 +404,7 @@ _ITEMS_PARAMS = {"f", "limit", "offset", "cursor", "bbox", "bbox-crs", "datetime
 def build_query(request: Request, c: Collection, *, paging: bool = True) -> ItemsQuery:
     """An :class:`ItemsQuery` from the request's query string (400 for anything unusable)."""
     qp = request.query_params
-    unknown = [k for k in qp if k not in _ITEMS_PARAMS and k not in c.by_name]
-    if unknown:
-        raise ProblemError(400, "unknown-parameter",
-                           f"未知的查询参数：{', '.join(unknown)}（属性筛选可用：{', '.join(c.by_name)}）",
-                           f"unknown query parameters: {', '.join(unknown)} (property filters: "
-                           f"{', '.join(c.by_name)})", pointer=f"/query/{unknown[0]}")
+    reject_unknown(request, _ITEMS_PARAMS, c)
     q = ItemsQuery(c, out=output_crs(qp.get("crs")))
     if paging:
         q.limit = _int(qp.get("limit"), "limit", DEFAULT_LIMIT, 1)
@@ -448,8 +456,6 @@ def _int(value: str | None, name: str, default: int, minimum: int) -> int:
 
 
 def _page_url(request: Request, cursor: str | None, f: str | None = None) -> str:
-    from urllib.parse import urlencode
-
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "offset", "f")]
     if cursor:
         params.append(("cursor", cursor))
@@ -492,13 +498,10 @@ async def items(
     html = wants_html(request, f, ("json", "geojson", "html"))
     q = build_query(request, c)
     state = await _state(request, c)
-    etag, modified = validators(state.version, state.changed_at, state.day if c.categories else None,
-                                base_url(request), str(request.url.path), sorted(request.query_params.multi_items()),
-                                html)
-    headers = {"ETag": etag, "Last-Modified": modified, "Cache-Control": _cache_control(request),
-               "Content-Crs": f"<{q.out.uri}>", "Vary": "Accept, Authorization"}
-    if (not_modified := conditional(request, etag, modified, headers["Cache-Control"])) is not None:
-        not_modified.headers["Content-Crs"] = headers["Content-Crs"]
+    headers, not_modified = _revalidate(
+        request, state, c, base_url(request), str(request.url.path), sorted(request.query_params.multi_items()),
+        html, headers={"Content-Crs": f"<{q.out.uri}>", "Vary": "Accept, Authorization"})
+    if not_modified is not None:
         return not_modified
     page = await Page.fetch(request, q, state)
     if html:
@@ -518,10 +521,7 @@ async def item(request: Request, collection_id: str, feature_id: str, f: str | N
                crs: str | None = None, properties: str | None = None):
     c = _collection_or_404(collection_id)
     html = wants_html(request, f, ("json", "geojson", "html"))
-    unknown = [k for k in request.query_params if k not in _ITEM_PARAMS]
-    if unknown:
-        raise ProblemError(400, "unknown-parameter", f"未知的查询参数：{', '.join(unknown)}",
-                           f"unknown query parameters: {', '.join(unknown)}", pointer=f"/query/{unknown[0]}")
+    reject_unknown(request, _ITEM_PARAMS)
     q = ItemsQuery(c, limit=1, out=output_crs(crs))
     if properties is not None:
         q.set_properties(properties)
@@ -535,13 +535,10 @@ async def item(request: Request, collection_id: str, feature_id: str, f: str | N
         q.params["fid"] = feature_id
     q.where.append(f"{c.key.sql} = %(fid)s::{c.key.pg_type}")
     state = await _state(request, c)
-    etag, modified = validators(state.version, state.changed_at, state.day if c.categories else None,
-                                base_url(request), str(request.url.path), sorted(request.query_params.multi_items()),
-                                html)
-    headers = {"ETag": etag, "Last-Modified": modified, "Cache-Control": _cache_control(request),
-               "Content-Crs": f"<{q.out.uri}>", "Vary": "Accept, Authorization"}
-    if (not_modified := conditional(request, etag, modified, headers["Cache-Control"])) is not None:
-        not_modified.headers["Content-Crs"] = headers["Content-Crs"]
+    headers, not_modified = _revalidate(
+        request, state, c, base_url(request), str(request.url.path), sorted(request.query_params.multi_items()),
+        html, headers={"Content-Crs": f"<{q.out.uri}>", "Vary": "Accept, Authorization"})
+    if not_modified is not None:
         return not_modified
     base = base_url(request) + "/ogc/collections/" + c.id
     collection_link = orjson.dumps(_link(base, "collection", JSON, c.title)).decode()

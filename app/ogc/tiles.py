@@ -36,8 +36,18 @@ from fastapi.responses import Response
 from app.errors import ProblemError
 from app.ogc.collections import Collection
 from app.ogc.query import ItemsQuery
-from app.ogc.router import State, _collection_or_404, _extent, _json, _link, _state, _viewer
-from app.ogc.web import base_url, conditional, validators
+from app.ogc.router import (
+    State,
+    _collection_or_404,
+    _extent,
+    _json,
+    _link,
+    _revalidate,
+    _state,
+    _viewer,
+    reject_unknown,
+)
+from app.ogc.web import base_url
 
 __all__ = ["MVT", "TILE_PROPS", "Tile", "parse_tile", "render_tile", "router", "tile_bounds", "tile_matrix_set",
            "tilejson"]
@@ -143,12 +153,7 @@ def _tile_sql(c: Collection, where: list[str]) -> str:
 def _filters(request: Request, c: Collection) -> ItemsQuery:
     """The request's property filters and ``datetime`` as an :class:`ItemsQuery` (400 for anything else)."""
     qp = request.query_params
-    unknown = [k for k in qp if k != "datetime" and k not in c.by_name]
-    if unknown:
-        raise ProblemError(400, "unknown-parameter",
-                           f"未知的查询参数：{', '.join(unknown)}（属性筛选可用：{', '.join(c.by_name)}）",
-                           f"unknown query parameters: {', '.join(unknown)} (property filters: "
-                           f"{', '.join(c.by_name)})", pointer=f"/query/{unknown[0]}")
+    reject_unknown(request, {"datetime"}, c)
     q = ItemsQuery(c)
     q.add_property_filters([(k, v) for k, v in qp.multi_items() if k in c.by_name])
     if qp.get("datetime"):
@@ -180,11 +185,6 @@ async def render_tile(request: Request, c: Collection, tile: Tile, q: ItemsQuery
 
 
 # ---- documents --------------------------------------------------------------------------------------
-def _cache_control(request: Request) -> str:
-    scope = "public" if request.app.state.settings.anonymous_read else "private"
-    return f"{scope}, max-age={MAX_AGE}"
-
-
 def _tms_id_or_404(tms: str) -> None:
     if tms != TMS_ID:
         raise ProblemError(404, "tile-matrix-set-not-found", f"不支持的瓦片矩阵集 {tms!r}；可用：{TMS_ID}",
@@ -304,11 +304,10 @@ async def tileset(request: Request, collection_id: str, tile_matrix_set_id: str)
     _tms_id_or_404(tile_matrix_set_id)
     _filters(request, c)
     state = await _state(request, c)
-    etag, modified = validators(state.version, state.changed_at, state.day if c.categories else None,
-                                base_url(request), str(request.url.path), sorted(request.query_params.multi_items()))
-    headers = {"ETag": etag, "Last-Modified": modified, "Cache-Control": _cache_control(request),
-               "Vary": "Authorization"}
-    if (not_modified := conditional(request, etag, modified, headers["Cache-Control"])) is not None:
+    headers, not_modified = _revalidate(request, state, c, base_url(request), str(request.url.path),
+                                        sorted(request.query_params.multi_items()), directive=f"max-age={MAX_AGE}",
+                                        headers={"Vary": "Authorization"})
+    if not_modified is not None:
         return not_modified
     return _json(tilejson(request, c, await _bbox(request, c, state)), headers=headers)
 
@@ -322,11 +321,9 @@ async def tile(request: Request, collection_id: str, tile_matrix_set_id: str, z:
     t = parse_tile(z, x, y)
     q = _filters(request, c)
     state = await _state(request, c)
-    etag, modified = validators(state.version, state.changed_at, state.day if c.categories else None,
-                                c.id, t, sorted(request.query_params.multi_items()))
-    headers = {"ETag": etag, "Last-Modified": modified, "Cache-Control": _cache_control(request),
-               "Vary": "Authorization"}
-    if (not_modified := conditional(request, etag, modified, headers["Cache-Control"])) is not None:
+    headers, not_modified = _revalidate(request, state, c, c.id, t, sorted(request.query_params.multi_items()),
+                                        directive=f"max-age={MAX_AGE}", headers={"Vary": "Authorization"})
+    if not_modified is not None:
         return not_modified
     return Response(await render_tile(request, c, t, q, state), media_type=MVT, headers=headers)
 

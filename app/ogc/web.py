@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.errors import ProblemError
 
-__all__ = ["base_url", "conditional", "render_html", "validators", "wants_html"]
+__all__ = ["base_url", "cache_control", "conditional", "render_html", "revalidate", "validators", "wants_html"]
 
 
 def _forwarded(header: str) -> dict[str, str]:
@@ -88,9 +88,23 @@ def validators(version: int, changed_at: datetime, *parts: object) -> tuple[str,
     return f'W/"{version}-{digest}"', format_datetime(changed_at.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
-def conditional(request: Request, etag: str, last_modified: str, cache_control: str) -> Response | None:
-    """A 304 when the client's copy is current (If-None-Match, else If-Modified-Since), else None."""
-    headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": cache_control}
+def cache_control(request: Request, directive: str) -> str:
+    """``public`` when reads are anonymous (shared caches may keep it), else ``private``; then ``directive``."""
+    scope = "public" if request.app.state.settings.anonymous_read else "private"
+    return f"{scope}, {directive}"
+
+
+def revalidate(request: Request, version: int, changed_at: datetime, parts: tuple, cache_control: str,
+               headers: dict[str, str] | None = None) -> tuple[dict[str, str], Response | None]:
+    """The caching headers of a representation (plus ``headers``), and a 304 if the client's copy is current."""
+    etag, modified = validators(version, changed_at, *parts)
+    out = {"ETag": etag, "Last-Modified": modified, "Cache-Control": cache_control, **(headers or {})}
+    return out, conditional(request, out)
+
+
+def conditional(request: Request, headers: dict[str, str]) -> Response | None:
+    """A 304 carrying ``headers`` when the client's copy is current (If-None-Match, else If-Modified-Since)."""
+    etag, last_modified = headers["ETag"], headers["Last-Modified"]
     inm = request.headers.get("if-none-match")
     if inm is not None:
         tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
