@@ -30,6 +30,22 @@ ROOT = Path(__file__).resolve().parents[1]
 DB = "landgis_bench_api"
 
 
+def run_clients(count: int, client) -> float:
+    """Run ``client(i)`` for i < ``count`` in as many threads at once; the wall time in seconds."""
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def percentile_ms(sorted_seconds: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of sorted latencies in seconds, in milliseconds."""
+    return sorted_seconds[min(len(sorted_seconds) - 1, int(q * len(sorted_seconds)))] * 1000
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -186,15 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                     per_path[path].append(t)
                 errors += bad
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
+        wall = run_clients(args.clients, client)
         lat = sorted(latencies)
-        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
+        p = lambda q: percentile_ms(lat, q)  # noqa: E731
         print(f"{args.clients} clients, {wall:.1f} s, {len(lat)} requests ({errors} non-200), "
               f"{len(lat) / wall:.1f} req/s; latency p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, "
               f"mean {statistics.fmean(lat) * 1000:.1f} ms (uvicorn workers: {args.workers})")

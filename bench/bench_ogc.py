@@ -49,7 +49,7 @@ import psycopg  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.bench_api import _free_port  # noqa: E402
+from bench.bench_api import _free_port, percentile_ms, run_clients  # noqa: E402
 from bench.bench_import import run_measured  # noqa: E402
 
 DB = "landgis_bench_ogc"
@@ -362,17 +362,10 @@ def _load_threads(base: str, paths: list[str], clients: int, seconds: float) -> 
             latencies.extend(mine)
             errors += bad
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = run_clients(clients, client)
     lat = sorted(latencies)
-    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
-    return {"requests": len(lat), "seconds": wall, "req_per_s": len(lat) / wall, "p50_ms": q(0.5),
-            "p99_ms": q(0.99), "errors": errors, "client": "httpx threads"}
+    return {"requests": len(lat), "seconds": wall, "req_per_s": len(lat) / wall, "p50_ms": percentile_ms(lat, 0.5),
+            "p99_ms": percentile_ms(lat, 0.99), "errors": errors, "client": "httpx threads"}
 
 
 def load(wrk: str | None, base: str, paths: list[str], clients: int, seconds: float) -> dict | None:
