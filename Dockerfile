@@ -1,4 +1,5 @@
-# The landgis service image: wheels bring GEOS, PROJ and GDAL, so no system GIS libraries are needed.
+# The landgis service image: wheels bring GEOS, PROJ and GDAL, so no system GIS libraries are needed;
+# Pango and a Chinese font are for the PDF case-file report (WeasyPrint).
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /srv/landgis
@@ -7,6 +8,8 @@ COPY app ./app
 COPY gis ./gis
 COPY migrations ./migrations
 COPY sample_parcels ./sample_parcels
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install . && useradd --system --home /srv/landgis landgis
 USER landgis
 EXPOSE 8000

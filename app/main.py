@@ -16,8 +16,10 @@ from app.limits import BodyLimitMiddleware
 from app.ogc.router import router as ogc_router
 from app.ogc.state import RegisterWatch
 from app.ogc.tiles import router as tiles_router
-from app.routers import checks, health, operations, parcels, stats, tokens
+from app.routers import checks, health, operations, parcels, reports, stats, tokens, uploads
 from app.settings import Settings, get_settings
+from app.web.router import router as web_router
+from app.web.router import static_files
 
 __all__ = ["OrjsonResponse", "create_app"]
 
@@ -77,6 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(ogc_router)
     app.include_router(tiles_router)
+    app.include_router(reports.router)
+    app.include_router(uploads.router)
+    app.include_router(web_router)
+    app.mount("/static", static_files, name="static")
     app.add_middleware(OgcPathMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

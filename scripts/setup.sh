@@ -29,6 +29,18 @@ if ! "$PYTHON" -m venv --help >/dev/null 2>&1; then apt_install python3-venv; fi
 if [ -z "${DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt_install postgresql
 fi
+# The PDF case-file report (WeasyPrint) needs Pango and a Chinese font; without them the service still
+# runs and the PDF endpoint says what is missing.
+apt_install_soft() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! ( as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ); then
+    echo "PDF reports need: apt-get install -y ${missing[*]} (continuing without)" >&2
+  fi
+}
+apt_install_soft libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei
 # Extra system packages named by the caller (e.g. gdal-bin for the real-client tests).
 if [ -n "${LANDGIS_APT_PACKAGES:-}" ]; then apt_install ${LANDGIS_APT_PACKAGES}; fi
 

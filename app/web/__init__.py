@@ -1,0 +1,1 @@
+"""The web map and officer workbench served at ``/`` (static files; uses the public API only)."""
