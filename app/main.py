@@ -16,7 +16,7 @@ from app.limits import BodyLimitMiddleware
 from app.ogc.router import router as ogc_router
 from app.ogc.state import RegisterWatch
 from app.ogc.tiles import router as tiles_router
-from app.routers import checks, health, operations, parcels, reports, stats, tokens, uploads
+from app.routers import checks, health, jurisdiction, operations, parcels, reports, stats, tokens, uploads
 from app.settings import Settings, get_settings
 from app.web.router import router as web_router
 from app.web.router import static_files
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(parcels.router)
     app.include_router(operations.router)
     app.include_router(stats.router)
+    app.include_router(jurisdiction.router)
     app.include_router(tokens.router)
     app.include_router(ogc_router)
     app.include_router(tiles_router)

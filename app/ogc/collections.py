@@ -134,6 +134,7 @@ _CATEGORY_PROPS = (
          "recoverable without compensation (≥ 2 years)"),
     Prop("tax_per_mu_wan", "round(c.tax_per_mu_wan * 1e2) / 1e2", "number", "上年亩均税收(万元/亩)",
          "last year's tax per mu (10k yuan)"),
+    Prop("rating", "c.rating", "string", "上年度亩均效益评价等级", "holder's rating (A–D) of the year before"),
 )
 _PARCEL_FROM = "parcels p LEFT JOIN parcel_categories c ON c.parcel_id = p.id"
 _CODE_KEY = Prop("parcel_code", "p.parcel_code", "string", "宗地代码", "parcel code")

@@ -66,7 +66,8 @@ _MERCATOR_HALF = 20037508.342789244
 _EXTENT_PAD = 0.01  # degrees around the collection's extent: its lon/lat box is from corners only
 
 #: per collection: (minzoom, properties in the tile, the integer MVT feature id's SQL)
-_PARCEL_TILE = ("parcel_code", "name", "town", "area_mu", "category", "category_zh", "criterion", "holder_name")
+_PARCEL_TILE = ("parcel_code", "name", "town", "area_mu", "category", "category_zh", "criterion", "holder_name",
+                "rating")
 TILE_PROPS: dict[str, tuple[int, tuple[str, ...], str]] = {
     "parcels": (0, _PARCEL_TILE, "p.id"),
     "approved_unsupplied": (0, _PARCEL_TILE, "p.id"),

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import Admin, EngineDep
+from app.deps import Admin, EngineDep, SettingsDep, Viewer
 from app.errors import ProblemError
 from app.services import tokens as svc
 from app.services.common import jsonable
@@ -21,6 +21,20 @@ class TokenIn(BaseModel):
 
     role: Literal["viewer", "officer", "admin"]
     name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+
+
+@router.get("/me", summary="当前身份与权限 / who am I: the token's name, role and what it may do")
+def me(actor: Viewer, settings: SettingsDep):
+    """What the web UI shows or hides: each capability is the lowest role the API itself demands."""
+    rank = svc.ROLES[actor.role]
+    return {
+        "name": actor.name, "role": actor.role, "token_id": actor.token_id,
+        "anonymous": actor.token_id is None,
+        "jurisdiction": settings.jurisdiction,
+        "can": {"read": True, "check": rank >= svc.ROLES["officer"], "execute": rank >= svc.ROLES["officer"],
+                "override_category": rank >= svc.ROLES["officer"], "record_disposal": rank >= svc.ROLES["officer"],
+                "manage_tokens": rank >= svc.ROLES["admin"]},
+    }
 
 
 @router.get("/tokens", summary="令牌列表 / list tokens (never their keys)")

@@ -21,7 +21,7 @@ __all__ = ["ensure_fresh", "is_fresh", "refresh"]
 
 _LOCK = 0x1A2D_CA7E  # pg_advisory_xact_lock key of the refresh
 _COLUMNS = ("parcel_id", "category", "criterion", "overridden", "years_since_approval", "years_idle",
-            "idle_fee_due", "recoverable", "tax_per_mu_wan", "holder_name", "holder_credit_code")
+            "idle_fee_due", "recoverable", "tax_per_mu_wan", "holder_name", "holder_credit_code", "rating")
 _STATE = ("SELECT c.as_of = :day AND c.register_version = r.version FROM category_state c, register_state r")
 
 
@@ -52,12 +52,14 @@ def refresh(conn, day: date) -> int:
                frame["overridden"].tolist(), frame["years_since_approval"].tolist(), frame["years_idle"].tolist(),
                frame["idle_fee_due"].tolist(), frame["recoverable_without_compensation"].tolist(),
                frame["tax_per_mu_1"].tolist(), frame["holder_name"].tolist(), frame["holder_credit_code"].tolist(),
-               strict=True)
+               frame["rating"].tolist(), strict=True)
     with raw.cursor() as cur, cur.copy(f"COPY parcel_categories ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-        copy.set_types(["int8", "text", "text", "bool", "float8", "float8", "bool", "bool", "float8", "text", "text"])
-        for pid, cat, crit, over, ysa, yi, fee, rec, tax, holder, credit in rows:
+        copy.set_types(["int8", "text", "text", "bool", "float8", "float8", "bool", "bool", "float8",
+                        "text", "text", "text"])
+        for pid, cat, crit, over, ysa, yi, fee, rec, tax, holder, credit, rating in rows:
             copy.write_row((pid, cat, crit if isinstance(crit, str) else None, bool(over), _num(ysa), _num(yi),
-                            _flag(fee), _flag(rec), _num(tax), holder, credit))
+                            _flag(fee), _flag(rec), _num(tax), holder, credit,
+                            rating if isinstance(rating, str) and rating else None))
     conn.execute(text("UPDATE category_state SET as_of = :day, register_version = :v, refreshed_at = now()"),
                  {"day": day, "v": version})
     return len(frame)

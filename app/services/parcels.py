@@ -257,7 +257,8 @@ def category_frame(conn: Connection, where: str, params: dict[str, Any], as_of: 
     Columns: ``id``, ``parcel_code``, ``area_m2``, ``area_mu``, the text ``columns`` asked for (``name``,
     ``town``, ``land_use``, ``holder_name``), the derived figures (``category``,
     ``criterion``, ``years_since_approval`` …) and the effective ``category_final`` /
-    ``criterion_final`` (``override`` when an officer set the category) with ``overridden``.
+    ``criterion_final`` (``override`` when an officer set the category) with ``overridden``, and the
+    holder's ``rating`` of the year before ``as_of``.
     """
     import pandas as pd  # imported on first use: it is most of the service's memory
 
@@ -318,6 +319,7 @@ def category_frame(conn: Connection, where: str, params: dict[str, Any], as_of: 
     derived = derive_categories_frame(df, as_of, params=cats)
     out = pd.concat([df[["id", "parcel_code", *columns, "area_m2", "area_mu", "override_category"]], derived],
                     axis=1)
+    out["rating"] = df["rating_1"].to_numpy()
     out["overridden"] = out["override_category"].notna()
     out["category_final"] = out["override_category"].where(out["overridden"], out["category"])
     out["criterion_final"] = out["criterion"].astype(object).where(~out["overridden"], "override")
