@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     check_concurrency: int = Field(default=2, ge=1, le=256)
     public_url: str | None = None  # absolute base URL of the service as clients see it (overrides forwarded headers)
     forwarded_allow_ips: str = "127.0.0.1,::1"  # proxies whose Forwarded / X-Forwarded-* headers are believed; "*": any
+    # Optional raster basemap for the web map, an XYZ template such as https://tiles.example/{z}/{x}/{y}.png;
+    # none by default: the map works offline from the county outline and our own vector tiles.
+    basemap_url: str | None = None
+    basemap_attribution: str = ""
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -18,6 +18,8 @@ PostGIS builds each tile (``ST_AsMVTGeom`` + ``ST_AsMVT``); Python only checks t
   ``parcel_code`` is a property); a compact set of properties (:data:`TILE_PROPS`).
 * **Filters**: the items' ``property=value`` filters (``?category=low_efficiency&town=…``) and
   ``datetime``, as bind parameters; the TileJSON passes its query string on to the tile template.
+* **Cache key**: ``v`` is accepted and ignored, so a client can bypass its own ``max-age`` copies after a
+  change it made (the web map adds ``v=<time>`` after executing an operation).
 * **Caching**: ETag / Last-Modified from the register version (and today's date where categories are
   derived), ``Cache-Control: public|private, max-age=60``; a revalidation costs one tiny query and a 304.
 """
@@ -154,7 +156,7 @@ def _tile_sql(c: Collection, where: list[str]) -> str:
 def _filters(request: Request, c: Collection) -> ItemsQuery:
     """The request's property filters and ``datetime`` as an :class:`ItemsQuery` (400 for anything else)."""
     qp = request.query_params
-    reject_unknown(request, {"datetime"}, c)
+    reject_unknown(request, {"datetime", "v"}, c)
     q = ItemsQuery(c)
     q.add_property_filters([(k, v) for k, v in qp.multi_items() if k in c.by_name])
     if qp.get("datetime"):

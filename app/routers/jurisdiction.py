@@ -25,4 +25,6 @@ def jurisdiction(settings: SettingsDep, _: Viewer):
                     "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in j.outline]]}},
         "towns": [{"name": t.name, "district": t.district, "center": list(t.center)} for t in j.towns],
         "targets": j.targets.model_dump(),
+        "basemap": {"tiles": settings.basemap_url, "attribution": settings.basemap_attribution}
+        if settings.basemap_url else None,
     }
