@@ -7,7 +7,7 @@ transaction, against the rows it has locked.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import shapely
@@ -30,6 +30,7 @@ FACT_COLUMNS = (
     "in_development_zone", "produced_by", "parent_codes", "no_split", "remarks",
 )
 _FACTS_SQL = ", ".join(f"p.{c}" for c in FACT_COLUMNS)
+_AT_FIRST = "(p.valid_from <= :at AND (p.valid_to IS NULL OR p.valid_to > :at)) DESC, "
 
 
 def _plain(value: Any) -> Any:
@@ -42,9 +43,10 @@ def _plain(value: Any) -> Any:
 class PgLookup:
     """:class:`~gis.rules.StoredLookup` on one connection (inside the caller's transaction)."""
 
-    def __init__(self, conn: Connection, *, lock: bool = False) -> None:
+    def __init__(self, conn: Connection, *, lock: bool = False, at: datetime | None = None) -> None:
         self.conn = conn
         self.lock = lock
+        self.at = at  # prefer the version current at this moment (a recorded check's time), not now
         self.seen: dict[str, int] = {}  # code → parcel id of the version the check used
 
     def parcel(self, parcel_code: str, *, as_of: date) -> StoredParcel | None:
@@ -53,8 +55,9 @@ class PgLookup:
             "h.credit_code AS holder_credit_code, hy.rating, hy.compliance_flags "
             "FROM parcels p LEFT JOIN holders h ON h.id = p.holder_id "
             "LEFT JOIN holder_years hy ON hy.holder_id = p.holder_id AND hy.year = :year "
-            "WHERE p.parcel_code = :code ORDER BY p.valid_to IS NULL DESC, p.valid_to DESC LIMIT 1"),
-            {"code": parcel_code, "year": as_of.year - 1}).mappings().first()
+            f"WHERE p.parcel_code = :code ORDER BY {_AT_FIRST if self.at else ''}"
+            "p.valid_to IS NULL DESC, p.valid_to DESC LIMIT 1"),
+            {"code": parcel_code, "year": as_of.year - 1, "at": self.at}).mappings().first()
         if row is None:
             return None
         props = {c: _plain(row[c]) for c in FACT_COLUMNS if row[c] is not None}
