@@ -15,6 +15,7 @@ from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
 from app.ogc.router import router as ogc_router
 from app.ogc.state import RegisterWatch
+from app.ogc.tiles import TileCache
 from app.ogc.tiles import router as tiles_router
 from app.routers import checks, health, jurisdiction, operations, parcels, reports, stats, tokens, uploads
 from app.settings import Settings, get_settings
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(checks.router)

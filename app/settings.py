@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     # Optional raster basemap for the web map, an XYZ template such as https://tiles.example/{z}/{x}/{y}.png;
     # none by default: the map works offline from the county outline and our own vector tiles.
     basemap_url: str | None = None
+    tile_cache_mb: int = Field(default=64, ge=0, le=65536)  # rendered vector tiles kept in memory per worker
     basemap_attribution: str = ""
 
     @model_validator(mode="after")

@@ -401,6 +401,20 @@ _ITEMS_PARAMS = {"f", "limit", "offset", "cursor", "bbox", "bbox-crs", "datetime
                  "filter", "filter-lang", "filter-crs"}
 
 
+def add_cql_filter(request: Request, c: Collection, q: ItemsQuery) -> None:
+    """The request's ``filter`` / ``filter-lang`` / ``filter-crs`` (CQL2) added to ``q`` (400 when unusable)."""
+    qp = request.query_params
+    if qp.get("filter"):
+        queryables = {p.name: cql.Queryable(p.name, p.sql, p.type if p.type != "array" else "string", p.title)
+                      for p in c.props if p.type != "array"}
+        queryables["geometry"] = cql.Queryable("geometry", c.geom_sql, "geometry", "几何")
+        sql, params = cql.compile_filter(qp["filter"], qp.get("filter-lang"), qp.get("filter-crs"), queryables)
+        q.add_filter(sql, params)
+    elif qp.get("filter-lang") and qp["filter-lang"] not in ("cql2-text", "cql2-json", "cql-text"):
+        raise ProblemError(400, "invalid-filter", f"不支持的 filter-lang：{qp['filter-lang']}",
+                           f"unsupported filter-lang: {qp['filter-lang']}", pointer="/query/filter-lang")
+
+
 def build_query(request: Request, c: Collection, *, paging: bool = True) -> ItemsQuery:
     """An :class:`ItemsQuery` from the request's query string (400 for anything unusable)."""
     qp = request.query_params
@@ -419,15 +433,7 @@ def build_query(request: Request, c: Collection, *, paging: bool = True) -> Item
     if qp.get("datetime"):
         q.add_datetime(qp["datetime"])
     q.add_property_filters([(k, v) for k, v in qp.multi_items() if k in c.by_name])
-    if qp.get("filter"):
-        queryables = {p.name: cql.Queryable(p.name, p.sql, p.type if p.type != "array" else "string", p.title)
-                      for p in c.props if p.type != "array"}
-        queryables["geometry"] = cql.Queryable("geometry", c.geom_sql, "geometry", "几何")
-        sql, params = cql.compile_filter(qp["filter"], qp.get("filter-lang"), qp.get("filter-crs"), queryables)
-        q.add_filter(sql, params)
-    elif qp.get("filter-lang") and qp["filter-lang"] not in ("cql2-text", "cql2-json", "cql-text"):
-        raise ProblemError(400, "invalid-filter", f"不支持的 filter-lang：{qp['filter-lang']}",
-                           f"unsupported filter-lang: {qp['filter-lang']}", pointer="/query/filter-lang")
+    add_cql_filter(request, c, q)
     if qp.get("sortby"):
         q.set_sortby(qp["sortby"])
     if qp.get("properties") is not None:

@@ -18,8 +18,17 @@ PostGIS builds each tile (``ST_AsMVTGeom`` + ``ST_AsMVT``); Python only checks t
   ``parcel_code`` is a property); a compact set of properties (:data:`TILE_PROPS`).
 * **Filters**: the items' ``property=value`` filters (``?category=low_efficiency&town=…``) and
   ``datetime``, as bind parameters; the TileJSON passes its query string on to the tile template.
+* **Overview** (``grid=16|32|64|128``, parcel collections): instead of the parcels, one square per grid cell
+  (``grid`` cells along a tile side) and category, holding ``category``, ``n`` and ``area_mu`` of the parcels
+  whose bounding-box centre falls in it; layer ``<collection>_overview``. At county zooms a tile of the
+  200k register holds ~50k parcels (16 MB of MVT); its overview is a few kB and is what the web map draws
+  below z 13. Filters apply before counting.
+* **CQL2**: ``filter`` / ``filter-lang`` / ``filter-crs`` as on items (the map's area range, category sets).
 * **Cache key**: ``v`` is accepted and ignored, so a client can bypass its own ``max-age`` copies after a
   change it made (the web map adds ``v=<time>`` after executing an operation).
+* **Tile cache**: rendered tiles are kept in memory (LRU, ``LANDGIS_TILE_CACHE_MB``, 64 MB by default) under
+  a key that holds the register version and, for derived categories, today's date — a change to the
+  register or a new day makes new keys, so nothing stale is ever served. Each worker has its own.
 * **Caching**: ETag / Last-Modified from the register version (and today's date where categories are
   derived), ``Cache-Control: public|private, max-age=60``; a revalidation costs one tiny query and a 304.
 """
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -47,12 +57,13 @@ from app.ogc.router import (
     _revalidate,
     _state,
     _viewer,
+    add_cql_filter,
     reject_unknown,
 )
 from app.ogc.web import base_url
 
-__all__ = ["MVT", "TILE_PROPS", "Tile", "parse_tile", "render_tile", "router", "tile_bounds", "tile_matrix_set",
-           "tilejson"]
+__all__ = ["MVT", "TILE_PROPS", "Tile", "TileCache", "parse_tile", "render_tile", "router", "tile_bounds",
+           "tile_matrix_set", "tilejson"]
 
 MVT = "application/vnd.mapbox-vector-tile"
 JSON = "application/json"
@@ -153,14 +164,56 @@ def _tile_sql(c: Collection, where: list[str]) -> str:
     )
 
 
+_OVERVIEW_GRIDS = (16, 32, 64, 128)
+
+
+def _overview_sql(c: Collection, where: list[str]) -> str:
+    """One statement → an overview tile: per grid cell and category, the count and area of the parcels.
+
+    A parcel counts in the cell of its bounding-box centre (cheap: no geometry is transformed but that
+    point). Cells are squares of ``cell`` metres in EPSG:3857, numbered from the tile's top-left corner.
+    """
+    cat, mu = c.by_name["category"].sql, c.by_name["area_mu"].sql
+    return (
+        f"WITH f AS MATERIALIZED (SELECT {cat} AS category, {mu} AS mu, ST_Transform(ST_SetSRID(ST_MakePoint("
+        f"(ST_XMin({c.geom_sql}) + ST_XMax({c.geom_sql})) / 2, (ST_YMin({c.geom_sql}) + ST_YMax({c.geom_sql})) / 2), "
+        f"4549), 3857) AS pt FROM {c.from_sql} "
+        f"WHERE {' AND '.join(f'({w})' for w in where)} AND {c.geom_sql} && ST_Transform(ST_Segmentize("
+        f"ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326), %(seg)s), 4549)), "
+        "g AS (SELECT floor((ST_X(pt) - %(x0)s) / %(cell)s)::int AS i, "
+        "floor((%(y1)s - ST_Y(pt)) / %(cell)s)::int AS j, "
+        "category, count(*)::int AS n, round(sum(mu)::numeric, 2)::float8 AS area_mu FROM f GROUP BY 1, 2, 3) "
+        f"SELECT ST_AsMVT(t, %(layer)s, {EXTENT}, 'geom') FROM (SELECT ST_AsMVTGeom(ST_MakeEnvelope("
+        "%(x0)s + i * %(cell)s, %(y1)s - (j + 1) * %(cell)s, "
+        "%(x0)s + (i + 1) * %(cell)s, %(y1)s - j * %(cell)s, 3857), "
+        f"ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {EXTENT}, 0, true) AS geom, category, n, area_mu, "
+        "CASE category WHEN 'none' THEN 0 ELSE 1 END AS rank "
+        "FROM g WHERE i BETWEEN 0 AND %(g)s - 1 AND j BETWEEN 0 AND %(g)s - 1) t"
+    )
+
+
+def _grid(request: Request, c: Collection) -> int | None:
+    value = request.query_params.get("grid")
+    if value is None:
+        return None
+    if "category" not in c.by_name or not value.isdigit() or int(value) not in _OVERVIEW_GRIDS:
+        raise ProblemError(400, "invalid-parameter",
+                           f"grid 取 {'、'.join(map(str, _OVERVIEW_GRIDS))} 之一，且仅用于宗地图层",
+                           f"grid must be one of {', '.join(map(str, _OVERVIEW_GRIDS))}, on parcel collections only",
+                           pointer="/query/grid")
+    return int(value)
+
+
 def _filters(request: Request, c: Collection) -> ItemsQuery:
-    """The request's property filters and ``datetime`` as an :class:`ItemsQuery` (400 for anything else)."""
+    """The request's property filters, ``datetime`` and CQL2 ``filter`` as an :class:`ItemsQuery` (400 else)."""
     qp = request.query_params
-    reject_unknown(request, {"datetime", "v"}, c)
+    reject_unknown(request, {"datetime", "v", "grid", "filter", "filter-lang", "filter-crs"}, c)
     q = ItemsQuery(c)
     q.add_property_filters([(k, v) for k, v in qp.multi_items() if k in c.by_name])
     if qp.get("datetime"):
         q.add_datetime(qp["datetime"])
+    add_cql_filter(request, c, q)
+    _grid(request, c)
     return q
 
 
@@ -182,9 +235,42 @@ async def render_tile(request: Request, c: Collection, tile: Tile, q: ItemsQuery
     w, s, e, n = box
     params = {**q.params, "layer": c.id, "z": tile.z, "x": tile.x, "y": tile.y, "w": w, "s": s, "e": e, "n": n,
               "seg": max(e - w, n - s) / 16}
+    grid = _grid(request, c)
+    if grid:
+        size = 2 * _MERCATOR_HALF / (1 << tile.z)
+        params.update(layer=f"{c.id}_overview", g=grid, cell=size / grid, x0=-_MERCATOR_HALF + tile.x * size,
+                      y1=_MERCATOR_HALF - tile.y * size)
+    sql = _overview_sql(c, q.where) if grid else _tile_sql(c, q.where)
     async with request.app.state.read_pool.connection() as conn:
-        row = await (await conn.execute(_tile_sql(c, q.where), params)).fetchone()
+        row = await (await conn.execute(sql, params)).fetchone()
     return bytes(row[0] or b"")
+
+
+class TileCache:
+    """Rendered tiles, least recently used first out, within a byte budget (0 turns caching off)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.size = max_bytes, 0
+        self._tiles: OrderedDict[tuple, bytes] = OrderedDict()
+
+    def get(self, key: tuple) -> bytes | None:
+        data = self._tiles.get(key)
+        if data is not None:
+            self._tiles.move_to_end(key)
+        return data
+
+    def put(self, key: tuple, data: bytes) -> None:
+        if len(data) > self.max_bytes // 8 or key in self._tiles:
+            return
+        self._tiles[key] = data
+        self.size += len(data)
+        while self.size > self.max_bytes:
+            self.size -= len(self._tiles.popitem(last=False)[1])
+
+
+def _cache_key(request: Request, c: Collection, tile: Tile, state: State) -> tuple:
+    query = tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k != "v"))
+    return c.id, tile, query, state.version, state.day if c.categories else None
 
 
 # ---- documents --------------------------------------------------------------------------------------
@@ -328,5 +414,12 @@ async def tile(request: Request, collection_id: str, tile_matrix_set_id: str, z:
                                         directive=f"max-age={MAX_AGE}", headers={"Vary": "Authorization"})
     if not_modified is not None:
         return not_modified
-    return Response(await render_tile(request, c, t, q, state), media_type=MVT, headers=headers)
+    cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
+    key = _cache_key(request, c, t, state)
+    data = cache.get(key) if cache else None
+    if data is None:
+        data = await render_tile(request, c, t, q, state)
+        if cache:
+            cache.put(key, data)
+    return Response(data, media_type=MVT, headers=headers)
 

@@ -1,7 +1,7 @@
 // Entry: sign in, load the jurisdiction, build the map, wire the views. Uses the public API only.
 import { ApiError, api, auth, esc, fmt, qs, toast } from "./api.js";
 import { applyI18n, getLang, onLang, setLang, t } from "./i18n.js";
-import { CATEGORIES, COLORS, createMap, selectParcel, setParcelFilter } from "./map.js";
+import { CATEGORIES, COLORS, DETAIL_ZOOM, createMap, selectParcel, setParcelFilter } from "./map.js";
 import { closePanel, initPanel, openPanel, rerenderPanel } from "./panel.js";
 import { rerenderStats, showStats } from "./stats.js";
 import { activateWorkbench, downloadPdf, initWorkbench, openReport, rerenderWorkbench } from "./workbench.js";
@@ -116,6 +116,7 @@ function openParcel(code) {
 }
 
 async function main() {
+  performance.mark("landgis:app-start");
   applyI18n();
   $("lang").textContent = getLang() === "en" ? "中文" : "EN";
   $("lang").addEventListener("click", () => setLang(getLang() === "en" ? "zh" : "en"));
@@ -126,23 +127,32 @@ async function main() {
     if (view === "stats") rerenderStats();
   });
   $("signout").addEventListener("click", () => { auth.token = null; location.reload(); });
+  let j;
   try {
-    me = await signIn();
+    // both at once: the jurisdiction answers 401 too when the token is missing, and is asked again then
+    const [who, place] = await Promise.allSettled([signIn(), api.get("/api/v1/jurisdiction")]);
+    if (who.status === "rejected") throw who.reason;
+    me = who.value;
+    j = place.status === "fulfilled" ? place.value : await api.get("/api/v1/jurisdiction");
   } catch (err) { toast(err.message, true); return; }
   showWho();
-  const j = await api.get("/api/v1/jurisdiction");
+  performance.mark("landgis:signed-in");
   const created = createMap(j);
   map = created.map;
   window.landgis = { map, me, ready: created.ready };
   initFilters(j);
   initPanel({ openCode: openParcel, openReport });
-  map.on("load", () => {
+  map.on("load", () => performance.mark("landgis:map-load"));
+  created.ready.then(() => {
     initWorkbench(map, me, { executed: () => refreshLegend() });
     window.landgis.workbench = true;
     const start = location.hash.slice(1);
     setView(["stats", "workbench"].includes(start) && (start !== "workbench" || me.can.check) ? start : "map");
   });
   map.on("click", "parcels-fill", (e) => { if (view === "map") openParcel(e.features[0].properties.parcel_code); });
+  map.on("click", "overview-fill", (e) => map.easeTo({ center: e.lngLat, zoom: DETAIL_ZOOM + 1 }));
+  map.on("mouseenter", "overview-fill", () => { map.getCanvas().style.cursor = "zoom-in"; });
+  map.on("mouseleave", "overview-fill", () => { map.getCanvas().style.cursor = ""; });
   document.querySelectorAll("#views button").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
   $("stats-asof").addEventListener("change", showStats);
   $("wb-executed").addEventListener("click", (e) => {

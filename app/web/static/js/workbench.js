@@ -2,7 +2,7 @@
 import { api, esc, fmt, qs, toast } from "./api.js";
 import { Draw } from "./draw.js";
 import { getLang, pick, t } from "./i18n.js";
-import { fitTo, refreshTiles, setData } from "./map.js";
+import { addWorkbenchLayers, fitTo, refreshTiles, setData } from "./map.js";
 
 const CONFIRMATIONS = { split: ["planning", "fire_safety", "environment", "contract_permits"], merge: [],
   "edge-plots": ["industrial_guidance"] };
@@ -11,14 +11,15 @@ const $ = (id) => document.getElementById(id);
 const FC = (features) => ({ type: "FeatureCollection", features });
 
 export const state = { op: "split", parcels: [], buildings: [], support: [], items: [], report: null, highlight: [] };
-let map, me, draw, picking = false, markers = [], onExecuted = () => {};
+let map, me, draw, layers = [], picking = false, markers = [], onExecuted = () => {};
 
 export function initWorkbench(theMap, who, { executed }) {
   map = theMap;
   me = who;
   onExecuted = executed;
+  layers = addWorkbenchLayers(map);
   draw = new Draw(map, {
-    onCreate: (geometry) => { addItems([{ type: "Feature", geometry, properties: {} }]); },
+    onCreate: (geometry) => { $("wb-draw-done").hidden = true; addItems([{ type: "Feature", geometry, properties: {} }]); },
     onEdit: (_, done) => { showItems(); if (done) invalidate(); },
   });
   document.querySelectorAll("input[name=op]").forEach((r) => r.addEventListener("change", () => setOp(r.value)));
@@ -65,10 +66,7 @@ export function initWorkbench(theMap, who, { executed }) {
 export function activateWorkbench(active) {
   $("rules-wrap").hidden = !active || !state.report;
   if (!active) { picking = false; draw?.cancel(); }
-  for (const id of ["wb-parent-line", "wb-lots-fill", "wb-lots-line", "wb-buildings-fill", "wb-buildings-line",
-    "wb-support-fill", "wb-hl-fill", "wb-hl-line", "wb-points", "wb-children-line", "wb-draw-fill", "wb-draw-line", "wb-draw-vertex"]) {
-    map.setLayoutProperty(id, "visibility", active ? "visible" : "none");
-  }
+  for (const id of layers) map.setLayoutProperty(id, "visibility", active ? "visible" : "none");
   markers.forEach((m) => (active ? m.addTo(map) : m.remove()));
 }
 
