@@ -374,3 +374,71 @@ def test_history_tile_has_version_ids_and_validity_days(client, open_db):
     # the current parcels' layer never shows a retired version
     current = decode(client.get(_url("parcels", 15, x, y)).content).get("parcels", [])
     assert vid not in {f["id"] for f in current}
+
+
+def test_overview_grid_counts_every_parcel_once(client, open_db, known):
+    """At z 6 the county is one tile: the overview's counts per category are the register's."""
+    _, _, lon, lat = known
+    x, y = tile_of(lon, lat, 6)
+    r = client.get(_url("parcels", 6, x, y), params={"grid": 64})
+    assert r.status_code == 200
+    cells = decode(r.content)["parcels_overview"]
+    got: dict[str, int] = {}
+    for f in cells:
+        got[f["properties"]["category"]] = got.get(f["properties"]["category"], 0) + f["properties"]["n"]
+        assert f["type"] == 3 and f["properties"]["rank"] == (0 if f["properties"]["category"] == "none" else 1)
+    want = dict(sql_rows(open_db, "SELECT c.category, count(*) FROM parcels p JOIN parcel_categories c "
+                                  "ON c.parcel_id = p.id WHERE p.valid_to IS NULL GROUP BY 1"))
+    assert got == want
+    area = sum(f["properties"]["area_mu"] for f in cells)
+    total = sql_rows(open_db, "SELECT sum(area_mu) FROM parcels WHERE valid_to IS NULL")[0][0]
+    assert area == pytest.approx(float(total), abs=0.01 * len(cells))
+
+
+def test_overview_and_tiles_take_cql_filters(client, open_db, known):
+    _, _, lon, lat = known
+    x, y = tile_of(lon, lat, 6)
+    q = {"grid": 32, "filter": "area_mu >= 30 AND category IN ('none', 'low_efficiency')"}
+    cells = decode(client.get(_url("parcels", 6, x, y), params=q).content).get("parcels_overview", [])
+    want = sql_rows(open_db, "SELECT count(*) FROM parcels p JOIN parcel_categories c ON c.parcel_id = p.id "
+                             "WHERE p.valid_to IS NULL AND p.area_mu >= 30 "
+                             "AND c.category IN ('none', 'low_efficiency')")
+    assert sum(f["properties"]["n"] for f in cells) == want[0][0] > 0
+    xs, ys = tile_of(lon, lat, 13)
+    feats = decode(client.get(_url("parcels", 13, xs, ys), params={"filter": "area_mu >= 30"}).content)["parcels"]
+    assert feats and all(f["properties"]["area_mu"] >= 30 for f in feats)
+
+
+@pytest.mark.parametrize(("collection", "grid"), [("parcels", "10"), ("parcels", "x"), ("buildings", "32")])
+def test_bad_overview_grid_is_400(client, known, collection, grid):
+    r = client.get(_url(collection, 6, 53, 26), params={"grid": grid})
+    assert r.status_code == 400 and r.json()["pointer"] == "/query/grid"
+
+
+def test_tile_cache_serves_the_same_bytes_and_keys_on_the_register_version():
+    from app.ogc.state import State
+    from app.ogc.tiles import Tile, TileCache
+
+    cache = TileCache(1000)
+    cache.put(("a",), b"x" * 100)
+    assert cache.get(("a",)) == b"x" * 100
+    cache.put(("big",), b"y" * 200)  # over an eighth of the budget: not kept
+    assert cache.get(("big",)) is None
+    for i in range(12):
+        cache.put((i,), b"z" * 100)
+    assert cache.size <= 1000 and cache.get(("a",)) is None and cache.get((11,)) is not None
+
+    class _Req:
+        class query_params:
+            @staticmethod
+            def multi_items():
+                return [("v", "1"), ("category", "none")]
+
+    from app.ogc.collections import COLLECTIONS
+    from app.ogc.tiles import _cache_key
+
+    c = COLLECTIONS["parcels"]
+    s1 = State(1, None, None, True)
+    s2 = State(2, None, None, True)
+    k1, k2 = _cache_key(_Req, c, Tile(6, 53, 26), s1), _cache_key(_Req, c, Tile(6, 53, 26), s2)
+    assert k1 != k2 and ("v", "1") not in k1[2]
