@@ -161,3 +161,35 @@ def test_sort_with_a_category_filter_or_category_sort(client, sort):
         vb = rank[b["category"]] if key == "category" else b[field]
         if va == vb:
             assert a["parcel_code"] < b["parcel_code"]
+
+
+def test_page_categories_from_the_materialised_table_equal_the_derivation(sample_settings, monkeypatch):
+    """A listing reads today's categories from parcel_categories when fresh; the result is the same."""
+    from sqlalchemy import text
+
+    from app.db import make_engine
+    from app.services.category_cache import ensure_fresh
+    from app.services.parcels import Filters, list_parcels
+    from gis.rules import today
+
+    engine = make_engine(sample_settings)
+    try:
+        ensure_fresh(engine)
+        f = Filters(as_of=today(), limit=1000)
+        import app.services.parcels as parcels_module
+
+        def not_used(*_a, **_k):
+            raise AssertionError("a fresh parcel_categories should spare the per-page derivation")
+
+        with monkeypatch.context() as m, engine.connect() as conn:
+            m.setattr(parcels_module, "category_frame", not_used)
+            fast, more_fast, ids_fast = list_parcels(conn, f)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE category_state SET as_of = NULL"))
+        with engine.connect() as conn:
+            slow, more_slow, ids_slow = list_parcels(conn, f)
+    finally:
+        engine.dispose()
+    assert ids_fast == ids_slow and more_fast == more_slow
+    assert fast == slow
+    assert {p["category"] for p in fast} >= {"none", "approved_unsupplied", "supplied_unused"}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.deps import EngineDep, Viewer
 from app.errors import ProblemError
 from app.services import parcels as svc
+from app.services.category_cache import ensure_fresh
 from gis.rules import today
 
 router = APIRouter(prefix="/api/v1", tags=["parcels"])
@@ -48,6 +49,8 @@ def list_parcels(
     filters = svc.Filters(as_of=as_of or today(), category=category, criterion=criterion, town=town, holder=holder,
                           rating=rating, min_mu=min_mu, max_mu=max_mu, land_use=land_use, produced_by=produced_by,
                           bbox=_bbox(bbox), bbox_crs=bbox_crs, q=q, sort=sort, limit=limit, offset=offset)
+    if as_of is None:
+        ensure_fresh(engine, filters.as_of)  # today's categories are materialised; a page then reads them
     with engine.connect() as conn:
         items, more, ids = svc.list_parcels(conn, filters)
         geoms = svc.geometries(conn, ids, crs) if f == "geojson" else None
