@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -403,9 +404,14 @@ def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bo
         return items, more, ids
     else:
         order = f"{SORT_FIELDS[key]} {'DESC' if desc else 'ASC'} NULLS LAST, p.parcel_code"
-        rows = [dict(r) for r in conn.execute(text(
-            f"{PARCEL_SELECT} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"),
-            {**params, "lim": f.limit + 1, "off": f.offset}).mappings()]
+        if re.search(r"\bhy?\.", f"{where} {order}"):
+            sql = f"{PARCEL_SELECT} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"
+        else:  # page the parcels first, then join the holder to the page's rows only
+            sql = PARCEL_SELECT.replace(
+                "FROM parcels p ",
+                f"FROM (SELECT * FROM parcels p WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off) p ", 1)
+            sql += f" ORDER BY {order}"
+        rows = [dict(r) for r in conn.execute(text(sql), {**params, "lim": f.limit + 1, "off": f.offset}).mappings()]
         more = len(rows) > f.limit
         rows = rows[:f.limit]
         ids = [r["id"] for r in rows]
