@@ -34,7 +34,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -49,6 +48,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.ogc.collections import Collection, Prop
 from app.ogc.query import CRS_OUTPUT, ItemsQuery, OutputCrs, rows_sql
+from app.services.common import attachment
 from gis.attributes import BUILDING_ATTRS, EXTRA_SHP_NAMES, PARCEL_ATTRS, SUPPORT_ATTRS
 from gis.crs import CRS84_URI, crs_uri
 
@@ -89,7 +89,7 @@ async def download_response(request: Request, q: ItemsQuery, f: str) -> Response
     explicit_crs = bool((request.query_params.get("crs") or "").strip())
     out = q.out if f == "geojson" or explicit_crs else CRS_OUTPUT[crs_uri(4549)]
     name = f"{q.collection.id}.{_EXT[f]}"
-    headers = {"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}",
+    headers = {"Content-Disposition": attachment(name),
                "Content-Crs": f"<{out.uri}>"}
     if f == "geojson":
         return await _stream_rows(request, *q.download_features_sql(), _geojson_chunks(), f, headers)

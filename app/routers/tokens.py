@@ -27,13 +27,13 @@ class TokenIn(BaseModel):
 def me(actor: Viewer, settings: SettingsDep):
     """What the web UI shows or hides: each capability is the lowest role the API itself demands."""
     rank = svc.ROLES[actor.role]
+    officer, admin = rank >= svc.ROLES["officer"], rank >= svc.ROLES["admin"]
     return {
         "name": actor.name, "role": actor.role, "token_id": actor.token_id,
         "anonymous": actor.token_id is None,
         "jurisdiction": settings.jurisdiction,
-        "can": {"read": True, "check": rank >= svc.ROLES["officer"], "execute": rank >= svc.ROLES["officer"],
-                "override_category": rank >= svc.ROLES["officer"], "record_disposal": rank >= svc.ROLES["officer"],
-                "manage_tokens": rank >= svc.ROLES["admin"]},
+        "can": {"read": True, "check": officer, "execute": officer, "override_category": officer,
+                "record_disposal": officer, "manage_tokens": admin},
     }
 
 

@@ -1,17 +1,18 @@
-"""Small helpers shared by the services: JSON-ready values and the audit log."""
+"""Small helpers shared by the services: JSON-ready values, the audit log, download headers."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-__all__ = ["audit", "dumps", "jsonable"]
+__all__ = ["attachment", "audit", "dumps", "jsonable"]
 
 
 def jsonable(value: Any) -> Any:
@@ -38,3 +39,8 @@ def audit(conn: Connection, actor: str, action: str, target: str | None, detail:
     """Append one row to the audit log (inside the caller's transaction)."""
     conn.execute(text("INSERT INTO audit_log (actor, action, target, detail) VALUES (:a, :b, :t, CAST(:d AS jsonb))"),
                  {"a": actor, "b": action, "t": target, "d": dumps(detail)})
+
+
+def attachment(name: str, ascii_name: str | None = None) -> str:
+    """``Content-Disposition`` of a download named ``name`` (RFC 6266 / 5987: UTF-8 with an ASCII fallback)."""
+    return f"attachment; filename=\"{ascii_name or name}\"; filename*=UTF-8''{quote(name)}"

@@ -431,10 +431,9 @@ def _materialised(conn: Connection, ids: list[int], as_of: date) -> list[tuple[s
 
     The same derivation, done once for the register instead of once per page: a listing of 1,000
     parcels then needs no pandas at all."""
-    fresh = conn.execute(text(
-        "SELECT c.as_of = :d AND c.register_version = r.version FROM category_state c, register_state r"),
-        {"d": as_of}).scalar()
-    if not fresh or not ids:
+    from app.services.category_cache import is_fresh  # that module derives the table with category_frame
+
+    if not ids or not is_fresh(conn, as_of):
         return None
     found = {r[0]: (r[1], r[2], bool(r[3])) for r in conn.execute(text(
         "SELECT parcel_id, category, criterion, overridden FROM parcel_categories "

@@ -16,7 +16,6 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from app.errors import ProblemError
 from app.lookup import PgLookup
-from app.services.common import jsonable
+from app.services.common import attachment, jsonable
 from gis.attributes import PARCEL_ATTRS
 from gis.errors import GisInputError
 from gis.geojson import GeometryBatch, request_crs
@@ -412,4 +411,4 @@ def report_pdf(engine: Engine, check_id: str) -> bytes:
 def pdf_filename_header(check_id: str) -> str:
     """``Content-Disposition`` for the PDF: an ASCII fallback and the Chinese name (RFC 6266 / 5987)."""
     cid = str(UUID(str(check_id).strip()))
-    return f"attachment; filename=\"report-{cid}.pdf\"; filename*=UTF-8''{quote(f'审查报告-{cid}.pdf')}"
+    return attachment(f"审查报告-{cid}.pdf", f"report-{cid}.pdf")
