@@ -303,7 +303,8 @@ function showReport() {
   updateExecute();
 }
 
-/** The geometry a result points at: lots / plots it names, buildings or support land it says are cut, locations. */
+/** The geometry a result points at: lots / plots it names, buildings or support land it says are cut or
+ * outside every lot, locations. */
 function offenders(results) {
   const out = [];
   const points = [];
@@ -317,7 +318,8 @@ function offenders(results) {
       const f = state.items.find((x) => x.properties.label === label);
       if (f) out.push({ kind: "lot", label, rule: r.rule, feature: f });
     }
-    for (const key of Object.keys(r.measured?.cut || {})) {
+    // the same parts the printed report marks (app/services/reports.py _offenders)
+    for (const key of [...Object.keys(r.measured?.cut || {}), ...Object.keys(r.measured?.outside_all_lots || {})]) {
       const b = state.buildings.find((x) => String(x.properties.number) === key);
       if (b) out.push({ kind: "building", label: key, rule: r.rule, feature: b });
       const s = state.support.find((x, i) => x.properties.label === key || `S${i + 1}` === key);
