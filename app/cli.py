@@ -154,6 +154,11 @@ from app.cli_token import token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")
 
+from app import cli_backup, cli_doctor  # noqa: E402
+
+cli_doctor.register(app)
+cli_backup.register(app)
+
 
 def main() -> None:
     app(prog_name="landgis")

@@ -20,7 +20,7 @@ __all__ = ["alembic_config", "current_revision", "head_revision", "make_engine",
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
-def make_engine(settings: Settings, url: str | None = None, **kw) -> Engine:
+def make_engine(settings: Settings, url: str | None = None, application_name: str = "landgis", **kw) -> Engine:
     """A pooled psycopg 3 engine with pre-ping (survives a database restart)."""
     options = {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
     return create_engine(
@@ -28,7 +28,7 @@ def make_engine(settings: Settings, url: str | None = None, **kw) -> Engine:
         pool_pre_ping=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        connect_args={**options, "application_name": "landgis"},
+        connect_args={**options, "application_name": application_name},
         **kw,
     )
 

@@ -14,7 +14,7 @@ from app.errors import ProblemError
 from app.services.tokens import ROLES, verify_key
 from app.settings import Settings
 
-__all__ = ["Actor", "EngineDep", "SettingsDep", "in_check_slot", "require"]
+__all__ = ["Actor", "EngineDep", "ReadEngineDep", "SettingsDep", "in_check_slot", "require"]
 
 
 async def in_check_slot(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -27,11 +27,21 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+def get_read_engine(request: Request) -> Engine:
+    """The engine of ``DATABASE_READ_URL`` (a replica) when set, else the service engine.
+
+    For endpoints that only read and can tolerate replication lag; anything that must see the caller's own
+    write at once (a check's report, an operation) reads the primary.
+    """
+    return request.app.state.read_engine
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ReadEngineDep = Annotated[Engine, Depends(get_read_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 T = TypeVar("T")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="landgis"'}

@@ -13,11 +13,13 @@ from app import __version__
 from app.db import libpq_url, make_async_pool, make_engine
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
+from app.observability import install_observability
 from app.ogc.router import router as ogc_router
 from app.ogc.state import RegisterWatch
 from app.ogc.tiles import TileCache
 from app.ogc.tiles import router as tiles_router
 from app.routers import checks, health, jurisdiction, operations, parcels, reports, stats, tokens, uploads
+from app.security import install_security
 from app.settings import Settings, get_settings
 from app.web.router import router as web_router
 from app.web.router import static_files
@@ -46,10 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(settings)
+        app.state.read_engine = (make_engine(settings, settings.read_url, application_name="landgis-read")
+                                 if settings.database_read_url else app.state.engine)
         # checks are CPU-bound Python: a few at a time, in arrival order (asyncio.Semaphore is FIFO),
         # keeps the tail short instead of 40 threadpool threads fighting over the GIL
         app.state.check_slots = asyncio.Semaphore(settings.check_concurrency)
-        app.state.read_pool = make_async_pool(settings)
+        app.state.read_pool = make_async_pool(settings, settings.read_url)
         await app.state.read_pool.open(wait=False)
         app.state.register_watch = RegisterWatch(libpq_url(settings.sqlalchemy_url))
         app.state.register_watch.start()
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.register_watch.stop()
             await app.state.read_pool.close()
             app.state.engine.dispose()
+            app.state.read_engine.dispose()
 
     app = FastAPI(
         title="天台县工业用地宗地服务 / Tiantai industrial-land parcel service",
@@ -88,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", static_files, name="static")
     app.add_middleware(OgcPathMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_security(app, settings)
+    install_observability(app, settings)  # outermost: every request gets an id, a log line and a timing
     return app
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["PROJECT_ROOT", "Settings", "get_settings", "sqlalchemy_url"]
 
@@ -28,6 +28,30 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+_SECRET_FIELDS = {"database_url": "DATABASE_URL", "database_read_url": "DATABASE_READ_URL",
+                  "secret_key": "LANDGIS_SECRET_KEY"}
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """``DATABASE_URL_FILE``, ``DATABASE_READ_URL_FILE``, ``LANDGIS_SECRET_KEY_FILE``: the value is read from that
+    file (Docker / Kubernetes secrets), so a password need not sit in the environment or a command line.
+    The plain variable wins when both are set."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        values = {}
+        for field, env in _SECRET_FIELDS.items():
+            path = os.environ.get(env + "_FILE")
+            if path:
+                try:
+                    values[field] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"{env}_FILE: 无法读取 / cannot read {path}: {exc.strerror}") from None
+        return values
+
+
 class Settings(BaseSettings):
     """All settings; env names are ``LANDGIS_<FIELD>`` except ``DATABASE_URL``."""
 
@@ -36,6 +60,11 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "LANDGIS_DATABASE_URL")
+    )
+    # A read replica (or any second connection string) for the read-only endpoints; writes, checks, token
+    # look-ups and the category refresh stay on DATABASE_URL.
+    database_read_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_READ_URL", "LANDGIS_DATABASE_READ_URL")
     )
     local_pg_port: int = 54329
     local_pg_dir: Path = PROJECT_ROOT / ".pgdata"
@@ -56,6 +85,19 @@ class Settings(BaseSettings):
     basemap_url: str | None = None
     tile_cache_mb: int = Field(default=64, ge=0, le=65536)  # rendered vector tiles kept in memory per worker
     basemap_attribution: str = ""
+    # Browser origins allowed to call the API from other sites; none (CORS off) by default.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Token-authenticated writes (checks, operations, uploads, disposals, overrides, tokens) per token per
+    # minute in each worker; 0 switches the limit off.
+    write_rate_per_minute: int = Field(default=600, ge=0, le=1_000_000)
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics: bool = True  # Prometheus metrics at /metrics
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return init_settings, env_settings, dotenv_settings, _SecretFiles(settings_cls), file_secret_settings
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -89,6 +131,16 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.url_for()
+
+    @property
+    def read_url(self) -> str:
+        """Where the read-only endpoints read: ``DATABASE_READ_URL`` if given, else the service database."""
+        return sqlalchemy_url(self.database_read_url) if self.database_read_url else self.sqlalchemy_url
+
+    def __repr_args__(self):
+        """Secrets are never shown (a settings object can end up in a log or a traceback)."""
+        for name, value in super().__repr_args__():
+            yield name, ("***" if name in _SECRET_FIELDS and value else value)
 
 
 @lru_cache(maxsize=1)

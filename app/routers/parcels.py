@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.deps import EngineDep, Viewer
+from app.deps import EngineDep, ReadEngineDep, Viewer
 from app.errors import ProblemError
 from app.services import parcels as svc
 from app.services.category_cache import ensure_fresh
@@ -29,7 +29,7 @@ def _bbox(value: str | None) -> list[float] | None:
 
 @router.get("/parcels", summary="宗地列表（筛选、分页、导出）/ parcels: filter, page, export")
 def list_parcels(
-    request: Request, engine: EngineDep, _: Viewer,
+    request: Request, engine: EngineDep, reader: ReadEngineDep, _: Viewer,
     as_of: date | None = None,
     category: str | None = None, criterion: str | None = None, town: str | None = None,
     holder: Annotated[str | None, Query(description="holder name (substring) or credit code")] = None,
@@ -51,7 +51,7 @@ def list_parcels(
                           bbox=_bbox(bbox), bbox_crs=bbox_crs, q=q, sort=sort, limit=limit, offset=offset)
     if as_of is None:
         ensure_fresh(engine, filters.as_of)  # today's categories are materialised; a page then reads them
-    with engine.connect() as conn:
+    with reader.connect() as conn:
         items, more, ids = svc.list_parcels(conn, filters)
         geoms = svc.geometries(conn, ids, crs) if f == "geojson" else None
     links = [{"rel": "self", "href": str(request.url)}]
@@ -65,6 +65,6 @@ def list_parcels(
 
 
 @router.get("/parcels/{code}", summary="宗地详情、谱系与审查记录 / one parcel: facts, lineage, history, checks")
-def parcel(code: str, engine: EngineDep, _: Viewer, as_of: date | None = None):
-    with engine.connect() as conn:
+def parcel(code: str, reader: ReadEngineDep, _: Viewer, as_of: date | None = None):
+    with reader.connect() as conn:
         return svc.parcel_detail(conn, code, as_of or today())

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import EngineDep, SettingsDep, Viewer
+from app.deps import EngineDep, ReadEngineDep, SettingsDep, Viewer
 from app.services.category_cache import ensure_fresh
 from app.services.stats import stats as compute
 from app.services.stats import summary as compute_summary
@@ -18,13 +18,14 @@ router = APIRouter(prefix="/api/v1", tags=["stats"])
 
 
 @router.get("/stats", summary="统计（三块地、闲置、低效、亩均、处置）/ register statistics")
-def stats(engine: EngineDep, settings: SettingsDep, _: Viewer, as_of: date | None = None):
-    with engine.connect() as conn:
+def stats(reader: ReadEngineDep, settings: SettingsDep, _: Viewer, as_of: date | None = None):
+    with reader.connect() as conn:
         return compute(conn, as_of or today(), settings.jurisdiction)
 
 
 @router.get("/stats/summary", summary="图例汇总（按筛选条件的各类宗数与面积）/ count and area per category, filtered")
-async def summary(engine: EngineDep, _: Viewer, town: str | None = None, criterion: str | None = None,
+async def summary(engine: EngineDep, reader: ReadEngineDep, _: Viewer,
+                  town: str | None = None, criterion: str | None = None,
                   rating: Literal["A", "B", "C", "D"] | None = None,
                   min_mu: Annotated[float | None, Query(ge=0)] = None,
                   max_mu: Annotated[float | None, Query(ge=0)] = None):
@@ -33,7 +34,7 @@ async def summary(engine: EngineDep, _: Viewer, town: str | None = None, criteri
     await run_in_threadpool(ensure_fresh, engine, day)
 
     def run():
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             return compute_summary(conn, day, town=town, criterion=criterion, rating=rating,
                                    min_mu=min_mu, max_mu=max_mu)
 
