@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import ProblemError
-from app.services.tokens import ROLES, verify_key
+from app.services.tokens import ROLES, hash_key, verify_key
 from app.settings import Settings
 
 __all__ = ["Actor", "EngineDep", "ReadEngineDep", "SettingsDep", "in_check_slot", "require"]
@@ -72,21 +72,35 @@ def _bearer(request: Request) -> str | None:
     return key.strip()
 
 
+async def _verified(request: Request, key: str):
+    """The token for ``key``: from the worker's cache while it listens for token changes, else the database."""
+    watch = request.app.state.register_watch
+    digest = hash_key(key)
+    token = watch.token(digest)
+    if token is None:
+        generation = watch.token_generation
+        token = await run_in_threadpool(verify_key, request.app.state.engine, key)
+        if token is not None:
+            watch.remember_token(digest, token, generation)
+    return token
+
+
 def require(role: str):
     """A dependency that admits callers with at least ``role`` (401 without / bad token, 403 too low)."""
     needed = ROLES[role]
 
-    def dependency(request: Request) -> Actor:
+    async def dependency(request: Request) -> Actor:
         key = _bearer(request)
         if key is None:
             if role == "viewer" and request.app.state.settings.anonymous_read:
                 return Actor("anonymous", "viewer")
             raise ProblemError(401, "unauthenticated", "需要 API 令牌（Authorization: Bearer …）",
                                "an API token is required (Authorization: Bearer …)", headers=_CHALLENGE)
-        token = verify_key(request.app.state.engine, key)
+        token = await _verified(request, key)
         if token is None:
             raise ProblemError(401, "invalid-token", "API 令牌无效或已撤销", "the API token is invalid or revoked",
                                headers={"WWW-Authenticate": 'Bearer realm="landgis", error="invalid_token"'})
+        request.state.token_id = token.id  # the access log names the caller (app.observability)
         if ROLES[token.role] < needed:
             raise ProblemError(403, "forbidden", f"需要 {role} 角色（当前为 {token.role}）",
                                f"this needs the {role} role (the token has {token.role})",

@@ -31,6 +31,25 @@ FACT_COLUMNS = (
 )
 _FACTS_SQL = ", ".join(f"p.{c}" for c in FACT_COLUMNS)
 _AT_FIRST = "(p.valid_from <= :at AND (p.valid_to IS NULL OR p.valid_to > :at)) DESC, "
+# One round trip per stored parcel: its facts, holder figures, buildings and support land (as JSON props and
+# WKB arrays in the same order; JSON numbers arrive as the floats the rules expect).
+_BUILDINGS = "FROM buildings b WHERE b.parcel_id = p.id"
+_B_ORDER = "ORDER BY length(b.number), b.number"
+_SUPPORT = "FROM support_land s WHERE s.parcel_id = p.id"
+_PARCEL_SQL = (
+    f"SELECT p.id, {_FACTS_SQL}, p.valid_to, ST_AsBinary(p.geom) AS wkb, h.name AS holder_name, "
+    "h.credit_code AS holder_credit_code, hy.rating, hy.compliance_flags, "
+    "(SELECT json_agg(json_build_object('number', b.number, 'floors', b.floors, 'height_m', b.height_m, "
+    f"'floor_area_m2', b.floor_area_m2, 'use', b.use) {_B_ORDER}) {_BUILDINGS}) AS b_props, "
+    f"(SELECT array_agg(ST_AsBinary(b.geom) {_B_ORDER}) {_BUILDINGS}) AS b_wkb, "
+    "(SELECT json_agg(json_build_object('kind', s.kind, 'floor_area_m2', s.floor_area_m2) ORDER BY s.id) "
+    f"{_SUPPORT}) AS s_props, "
+    f"(SELECT array_agg(ST_AsBinary(s.geom) ORDER BY s.id) {_SUPPORT}) AS s_wkb "
+    "FROM parcels p LEFT JOIN holders h ON h.id = p.holder_id "
+    "LEFT JOIN holder_years hy ON hy.holder_id = p.holder_id AND hy.year = :year "
+    "WHERE p.parcel_code = :code ORDER BY {at}p.valid_to IS NULL DESC, p.valid_to DESC LIMIT 1")
+_PARCEL = text(_PARCEL_SQL.format(at=""))
+_PARCEL_AT = text(_PARCEL_SQL.format(at=_AT_FIRST))
 
 
 def _plain(value: Any) -> Any:
@@ -50,14 +69,8 @@ class PgLookup:
         self.seen: dict[str, int] = {}  # code → parcel id of the version the check used
 
     def parcel(self, parcel_code: str, *, as_of: date) -> StoredParcel | None:
-        row = self.conn.execute(text(
-            f"SELECT p.id, {_FACTS_SQL}, p.valid_to, ST_AsBinary(p.geom) AS wkb, h.name AS holder_name, "
-            "h.credit_code AS holder_credit_code, hy.rating, hy.compliance_flags "
-            "FROM parcels p LEFT JOIN holders h ON h.id = p.holder_id "
-            "LEFT JOIN holder_years hy ON hy.holder_id = p.holder_id AND hy.year = :year "
-            f"WHERE p.parcel_code = :code ORDER BY {_AT_FIRST if self.at else ''}"
-            "p.valid_to IS NULL DESC, p.valid_to DESC LIMIT 1"),
-            {"code": parcel_code, "year": as_of.year - 1, "at": self.at}).mappings().first()
+        row = self.conn.execute(_PARCEL_AT if self.at else _PARCEL,
+                                {"code": parcel_code, "year": as_of.year - 1, "at": self.at}).mappings().first()
         if row is None:
             return None
         props = {c: _plain(row[c]) for c in FACT_COLUMNS if row[c] is not None}
@@ -69,20 +82,11 @@ class PgLookup:
                 holder["compliance_flags"] = list(row["compliance_flags"])
             props["holder"] = holder
         self.seen[parcel_code] = row["id"]
-        buildings = self.conn.execute(text(
-            "SELECT number, floors, height_m, floor_area_m2, use, ST_AsBinary(geom) AS wkb FROM buildings "
-            "WHERE parcel_id = :id ORDER BY length(number), number"), {"id": row["id"]}).mappings().all()
-        support = self.conn.execute(text(
-            "SELECT id, kind, floor_area_m2, ST_AsBinary(geom) AS wkb FROM support_land WHERE parcel_id = :id "
-            "ORDER BY id"), {"id": row["id"]}).mappings().all()
-        return StoredParcel(
-            props, shapely.from_wkb(row["wkb"]),
-            tuple(StoredFeature({k: _plain(v) for k, v in b.items() if k != "wkb" and v is not None},
-                                shapely.from_wkb(b["wkb"])) for b in buildings),
-            tuple(StoredFeature({"name": f"S{i + 1}", "kind": s["kind"], "floor_area_m2": _plain(s["floor_area_m2"])},
-                                shapely.from_wkb(s["wkb"])) for i, s in enumerate(support)),
-            current=row["valid_to"] is None,
-        )
+        buildings = tuple(StoredFeature({k: v for k, v in b.items() if v is not None}, geom) for b, geom in
+                          zip(row["b_props"] or (), shapely.from_wkb(row["b_wkb"] or []), strict=True))
+        support = tuple(StoredFeature({"name": f"S{i + 1}", **s}, geom) for i, (s, geom) in
+                        enumerate(zip(row["s_props"] or (), shapely.from_wkb(row["s_wkb"] or []), strict=True)))
+        return StoredParcel(props, shapely.from_wkb(row["wkb"]), buildings, support, current=row["valid_to"] is None)
 
     def parcels_intersecting(self, geometry: BaseGeometry, *, exclude: Collection[str],
                              as_of: date) -> Sequence[StoredFeature]:

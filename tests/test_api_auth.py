@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from typer.testing import CliRunner
 
 from app.db import make_engine
-from app.services.tokens import revoke_token, verify_key
+from app.services.tokens import hash_key, revoke_token, verify_key
 from tests.api_helpers import api_client, auth, make_token
 
 
@@ -58,6 +60,26 @@ def test_revoked_token_is_401(client, sample_settings_module):
         assert verify_key(engine, key) is None
     finally:
         engine.dispose()
+    _is_problem(client.get("/api/v1/rule-sets", headers=auth(key)), 401)
+
+
+def test_a_token_revoked_elsewhere_is_refused_at_once(client, sample_settings_module):
+    """A worker caches verified tokens; a revocation from another process (the CLI, SQL) reaches it by NOTIFY."""
+    key = make_token(sample_settings_module, "officer", "cached-then-revoked")
+    watch = client.app.state.register_watch
+    deadline = time.monotonic() + 5
+    while not watch.listening and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watch.listening
+    assert client.get("/api/v1/rule-sets", headers=auth(key)).status_code == 200
+    assert watch.token(hash_key(key)) is not None  # cached: the next request needs no query
+    engine = make_engine(sample_settings_module)
+    try:
+        assert revoke_token(engine, verify_key(engine, key).id)
+    finally:
+        engine.dispose()
+    while watch.token(hash_key(key)) is not None and time.monotonic() < deadline + 5:
+        time.sleep(0.02)
     _is_problem(client.get("/api/v1/rule-sets", headers=auth(key)), 401)
 
 

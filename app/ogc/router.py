@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from psycopg.adapt import Loader
 
-from app.deps import Actor, require
+from app.deps import require
 from app.errors import ProblemError
 from app.ogc import cql
 from app.ogc.collections import COLLECTIONS, Collection
@@ -72,11 +72,7 @@ CONFORMANCE = (
 )
 
 
-async def _viewer(request: Request) -> Actor:
-    """``viewer`` without a threadpool hop when reads are anonymous and no token is sent."""
-    if request.headers.get("authorization") is None and request.app.state.settings.anonymous_read:
-        return Actor("anonymous", "viewer")
-    return await run_in_threadpool(require("viewer"), request)
+_viewer = require("viewer")
 
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"], dependencies=[Depends(_viewer)])

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import Connection
 
 from app.lookup import PgLookup
-from app.services.common import audit, dumps
+from app.services.common import dumps
 from gis.rules import run_check
 from gis.rulesets import default_registry, get_rule_set
 
-__all__ = ["check", "check_in", "list_rule_sets", "parcel_codes_of", "rule_set_detail"]
+__all__ = ["check", "check_in", "list_rule_sets", "on_recorded", "parcel_codes_of", "rule_set_detail"]
+
+_recorded_hooks: list[Callable[[str, Mapping[str, Any]], None]] = []
+
+
+def on_recorded(hook: Callable[[str, Mapping[str, Any]], None]) -> None:
+    """Have ``hook(operation, report)`` called for every check recorded, once its transaction has committed
+    (a rolled-back check was never recorded). The metrics use it, so this module needs no metrics library."""
+    if hook not in _recorded_hooks:
+        _recorded_hooks.append(hook)
 
 
 def parcel_codes_of(request: Mapping[str, Any]) -> list[str]:
@@ -41,17 +50,25 @@ def check_in(conn: Connection, operation: str, request: Mapping[str, Any], *, cr
                      stored_lookup=lookup or PgLookup(conn))
 
 
+# the check and its audit entry in one statement (one round trip; audit() writes the same row shape)
+_RECORD = text(
+    "WITH c AS (INSERT INTO checks (actor, operation, request, report, verdict, parcel_codes) "
+    "VALUES (:a, :o, CAST(:q AS jsonb), CAST(:r AS jsonb), :v, :c) RETURNING id) "
+    "INSERT INTO audit_log (actor, action, target, detail) "
+    "SELECT :a, :action, :t, jsonb_build_object('check_id', c.id::text, 'verdict', CAST(:v AS text), "
+    "'rule_set', CAST(:rs AS text)) FROM c RETURNING (SELECT id FROM c)")
+
+
 def record(conn: Connection, actor: str, operation: str, request: Mapping[str, Any],
            report: dict[str, Any]) -> str:
     """Store a check and its audit entry; returns the check id."""
     codes = parcel_codes_of(request)
-    check_id = conn.execute(text(
-        "INSERT INTO checks (actor, operation, request, report, verdict, parcel_codes) "
-        "VALUES (:a, :o, CAST(:q AS jsonb), CAST(:r AS jsonb), :v, :c) RETURNING id"),
-        {"a": actor, "o": operation, "q": dumps(request), "r": dumps(report), "v": report.get("verdict"),
-         "c": codes}).scalar_one()
-    audit(conn, actor, f"check.{operation}", ",".join(codes) or None,
-          {"check_id": str(check_id), "verdict": report.get("verdict"), "rule_set": report["rule_set"]["id"]})
+    check_id = conn.execute(_RECORD, {
+        "a": actor, "o": operation, "q": dumps(request), "r": dumps(report), "v": report.get("verdict"),
+        "c": codes, "action": f"check.{operation}", "t": ",".join(codes) or None,
+        "rs": report["rule_set"]["id"]}).scalar_one()
+    for hook in _recorded_hooks:
+        event.listen(conn, "commit", lambda _conn, hook=hook: hook(operation, report), once=True)
     return str(check_id)
 
 

@@ -30,9 +30,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def dumps(value: Any) -> str:
-    """JSON text for a ``jsonb`` parameter."""
-    return orjson.dumps(jsonable(value), option=orjson.OPT_NON_STR_KEYS).decode()
+    """JSON text for a ``jsonb`` parameter (the same text as ``jsonable`` then JSON, without the copy)."""
+    return orjson.dumps(value, default=_default,
+                        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def audit(conn: Connection, actor: str, action: str, target: str | None, detail: dict[str, Any]) -> None:
