@@ -138,6 +138,28 @@ def test_concurrent_executions_one_wins(sample_settings):
     assert _q(sample_settings, "SELECT count(*) FROM operations")[0][0] == 1
 
 
+def test_simultaneous_retries_with_one_key_execute_once(sample_settings):
+    """Two requests with the same Idempotency-Key at once: one executes, the other waits and replays it."""
+    req = showcase_split_request(sample_settings)
+    key = make_token(sample_settings, "officer", "retrier")
+    answers: list = []
+    barrier = threading.Barrier(2)
+    with api_client(sample_settings) as c:
+        def run():
+            barrier.wait()
+            answers.append(c.post("/api/v1/operations/split", params=CRS, json=req,
+                                  headers={**auth(key), "Idempotency-Key": "same-key"}))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.text[:200] for a in answers]
+    assert answers[0].json()["operation_id"] == answers[1].json()["operation_id"]
+    assert _q(sample_settings, "SELECT count(*) FROM operations")[0][0] == 1
+
+
 def test_locked_parent_is_409_at_once(client, sample_settings):
     engine = make_engine(sample_settings)
     try:

@@ -4,7 +4,8 @@ The parents are locked (``FOR UPDATE NOWAIT``: a concurrent execution gets 409 a
 is re-run on the locked, current data, and only a ``pass`` (or ``needs_review`` with every officer
 confirmation given) is executed: parents retired, children created with new GB/T 37346 codes,
 buildings and support land copied into the lot that contains them, lineage and audit recorded.
-An ``Idempotency-Key`` makes a retry return the first result without executing twice.
+An ``Idempotency-Key`` makes a retry return the first result without executing twice, also when the
+retry arrives while the first attempt is still running (it waits for it).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = ["REQUIRED_CONFIRMATIONS", "execute", "operation_detail"]
 REQUIRED_CONFIRMATIONS = {"split": ("planning", "fire_safety", "environment", "contract_permits"),
                           "merge": (), "edge-plots": ("industrial_guidance",)}
 KIND = {"split": "split", "merge": "merge", "edge-plots": "edge_plot"}
+_IDEMPOTENCY_LOCK = 0x1D3E  # first key of pg_advisory_xact_lock(int, int) for Idempotency-Keys
 _CODE = re.compile(r"^(\d{12}[A-Z]{2})(\d{5})$")
 _CREDIT = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 # Facts that describe the land as a whole and do not carry over to a changed parcel as they stand.
@@ -277,6 +279,14 @@ def execute(engine: Engine, operation: str, request: Mapping[str, Any], *, crs: 
             return replay, True
     try:
         with engine.begin() as conn:
+            if idempotency_key:
+                # a retry sent while the first attempt still runs waits for it here and then replays its
+                # result, instead of meeting the parcel lock and answering 409
+                conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:k))"),
+                             {"ns": _IDEMPOTENCY_LOCK, "k": idempotency_key})
+                replay = _replay(conn, idempotency_key, operation, request)
+                if replay is not None:
+                    return replay, True
             parents = _lock_parents(conn, codes) if codes else []
             report = check_in(conn, operation, request, crs=crs, jurisdiction=jurisdiction, lookup=PgLookup(conn))
             check_id = record(conn, actor, operation, request, report)
