@@ -73,6 +73,32 @@ def test_paging_with_next_links(client):
     assert 'rel="next"' in plain.headers["link"]
 
 
+@pytest.mark.parametrize(("sort", "category"), [("parcel_code", None), ("-parcel_code", None),
+                                                ("parcel_code", "low_efficiency")])
+def test_next_links_page_by_code_after_the_last_one(client, sort, category):
+    """Sorted by code, ``next`` carries ``after=<last code>`` (keyset paging) instead of an offset."""
+    url, params, seen, afters = "/api/v1/parcels", {"as_of": AS_OF, "limit": 40, "sort": sort}, [], []
+    if category:
+        params["category"] = category
+    while url:
+        body = client.get(url, params=params).json()
+        params = None
+        seen.extend(i["parcel_code"] for i in body["parcels"])
+        nxt = [lk["href"] for lk in body["links"] if lk["rel"] == "next"]
+        url = nxt[0] if nxt else None
+        if url:
+            assert "offset=" not in url
+            afters.append(url.split("after=")[1].split("&")[0])
+    wanted = EXPECTED if not category else EXPECTED[EXPECTED["category"] == category]
+    assert seen == sorted(wanted["parcel_code"], reverse=sort.startswith("-"))
+    assert afters == seen[39:-1:40]
+
+
+def test_after_needs_the_code_order(client):
+    resp = client.get("/api/v1/parcels", params={"after": "331023", "sort": "area_mu"})
+    assert resp.status_code == 400 and resp.json()["pointer"] == "/query/after"
+
+
 def test_cheap_filters(client):
     town = _all(client, town="平桥镇")
     assert town and all(i["town"] == "平桥镇" for i in town)

@@ -44,11 +44,15 @@ def list_parcels(
     sort: str = "parcel_code",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    after: Annotated[str | None, Query(max_length=64, description=(
+        "keyset paging with sort=parcel_code or -parcel_code: the parcels after this code (the `next` link "
+        "uses it; a deep page then costs what the first does)"))] = None,
     f: Literal["json", "geojson", "csv", "xlsx"] = "json",
 ):
     filters = svc.Filters(as_of=as_of or today(), category=category, criterion=criterion, town=town, holder=holder,
                           rating=rating, min_mu=min_mu, max_mu=max_mu, land_use=land_use, produced_by=produced_by,
-                          bbox=_bbox(bbox), bbox_crs=bbox_crs, q=q, sort=sort, limit=limit, offset=offset)
+                          bbox=_bbox(bbox), bbox_crs=bbox_crs, q=q, sort=sort, limit=limit, offset=offset,
+                          after=after)
     if as_of is None:
         ensure_fresh(engine, filters.as_of)  # today's categories are materialised; a page then reads them
     with reader.connect() as conn:
@@ -56,7 +60,9 @@ def list_parcels(
         geoms = svc.geometries(conn, ids, crs) if f == "geojson" else None
     links = [{"rel": "self", "href": str(request.url)}]
     if more:
-        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + limit))})
+        nxt = (request.url.remove_query_params("offset").include_query_params(after=items[-1]["parcel_code"])
+               if filters.keyset else request.url.include_query_params(offset=offset + limit))
+        links.append({"rel": "next", "href": str(nxt)})
     body, media = svc.render(items, f, geoms=geoms, ids=ids, links=links)
     headers = {"Link": f'<{links[-1]["href"]}>; rel="next"'} if more else {}
     if f in ("csv", "xlsx"):
