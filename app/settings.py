@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["PROJECT_ROOT", "Settings", "get_settings", "sqlalchemy_url"]
 
@@ -45,8 +45,12 @@ class _SecretFiles(PydanticBaseSettingsSource):
         for field, env in _SECRET_FIELDS.items():
             path = os.environ.get(env + "_FILE")
             if path:
+                # an aliased field is validated by alias only: file its value under the last alias, which the
+                # plain variables (DATABASE_URL before LANDGIS_DATABASE_URL) take precedence over
+                alias = self.settings_cls.model_fields[field].validation_alias
+                key = alias.choices[-1] if isinstance(alias, AliasChoices) else field
                 try:
-                    values[field] = Path(path).read_text(encoding="utf-8").strip()
+                    values[key] = Path(path).read_text(encoding="utf-8").strip()
                 except OSError as exc:
                     raise ValueError(f"{env}_FILE: 无法读取 / cannot read {path}: {exc.strerror}") from None
         return values
@@ -55,7 +59,8 @@ class _SecretFiles(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """All settings; env names are ``LANDGIS_<FIELD>`` except ``DATABASE_URL``."""
 
-    model_config = SettingsConfigDict(env_prefix="LANDGIS_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a validation error would otherwise quote the raw input, passwords included
+    model_config = SettingsConfigDict(env_prefix="LANDGIS_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str | None = Field(
@@ -86,7 +91,7 @@ class Settings(BaseSettings):
     tile_cache_mb: int = Field(default=64, ge=0, le=65536)  # rendered vector tiles kept in memory per worker
     basemap_attribution: str = ""
     # Browser origins allowed to call the API from other sites; none (CORS off) by default.
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Token-authenticated writes (checks, operations, uploads, disposals, overrides, tokens) per token per
     # minute in each worker; 0 switches the limit off.
     write_rate_per_minute: int = Field(default=600, ge=0, le=1_000_000)
@@ -98,6 +103,19 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):
         return init_settings, env_settings, dotenv_settings, _SecretFiles(settings_cls), file_secret_settings
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value):
+        """``https://a.example,https://b.example`` or a JSON list, as an environment variable gives it."""
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

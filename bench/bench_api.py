@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         url, key, cases = _prepare(settings)
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LANDGIS_DB_POOL_SIZE": str(max(args.clients, 10))}
+    env = {**os.environ, "DATABASE_URL": url, "LANDGIS_DB_POOL_SIZE": str(max(args.clients, 10)),
+           "LANDGIS_WRITE_RATE_PER_MINUTE": "0"}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
          str(port), "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
@@ -45,8 +47,34 @@ def signed_in_page(b, base_url: str, token: str | None, *, lang: str = "zh"):
     page = ctx.new_page()
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
+    # the service's Content-Security-Policy stays on: a blocked load or script is an error of the page
+    page.on("console", lambda m: page.errors.append(m.text) if "Content Security Policy" in m.text else None)
+    page.wait_for_function = partial(_wait_for_function, page)
     page.set_default_timeout(20_000)
     return page
+
+
+def _wait_for_function(page, expression: str, arg=None, *, timeout: float = 20_000, **_):
+    """``page.wait_for_function`` that works under the service's CSP (no ``'unsafe-eval'``).
+
+    Playwright's own polls with ``eval()`` inside the page, which the policy forbids; ``page.evaluate``
+    runs through the DevTools protocol, which it does not.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            value = page.evaluate(expression, arg)
+            if value:
+                return value
+            error = None
+        except PlaywrightError as exc:
+            error = exc
+        if time.monotonic() > deadline:
+            raise PlaywrightTimeoutError(f"wait_for_function timed out: {expression}") from error
+        time.sleep(0.05)
 
 
 def shot(page, name: str) -> Path:

@@ -31,7 +31,7 @@ def _admin_exec(settings: Settings, sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    settings = Settings(env="test")
+    settings = Settings(env="test", write_rate_per_minute=0)  # the suite writes fast with one token
     if settings.uses_local_cluster:
         LocalCluster(settings).up(log=lambda *_: None)
     ensure_database(settings, TEMPLATE)
