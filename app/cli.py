@@ -84,12 +84,36 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
     reload: Annotated[bool, typer.Option(help="reload on code change (development)")] = False,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn: logs as JSON lines (LANDGIS_LOG_FORMAT), one access line per request.
+
+    With several workers, Prometheus metrics are collected across them in PROMETHEUS_MULTIPROC_DIR; without
+    it a fresh temporary directory is made (and removed at exit).
+    """
+    import logging.config
+    import os
+    import shutil
+    import tempfile
+
     import uvicorn
 
-    console.print(f"serving on [bold]http://{host}:{port}/[/bold]  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    settings = get_settings()
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="landgis-prometheus-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+    from app.observability import logging_config  # after the variable: prometheus_client reads it on import
+
+    log_config = logging_config(settings)
+    logging.config.dictConfig(log_config)
+    logging.getLogger("landgis").info("serving on http://%s:%s/ (API docs: http://%s:%s/docs)", host, port, host, port)
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
+                    proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
+                    log_config=log_config, log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command("import")

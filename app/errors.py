@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.observability import current_request_id
 from gis.errors import GisInputError
 
 __all__ = ["ProblemError", "install_error_handlers", "problem_response"]
@@ -67,6 +68,8 @@ def problem_response(status: int, code: str, detail_zh: str, detail_en: str, *,
     if pointer is not None:
         body["pointer"] = pointer
     body.update(extra)
+    if status >= 500 and current_request_id():
+        body["request_id"] = current_request_id()  # for the user to quote; the logs carry it too
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 

@@ -1,6 +1,9 @@
-"""The service answers /healthz against its database and serves the OpenAPI docs."""
+"""Liveness (/healthz, with the database's state) and readiness (/readyz); the OpenAPI docs."""
 
 from __future__ import annotations
+
+import socket
+import time
 
 from fastapi.testclient import TestClient
 
@@ -13,19 +16,43 @@ def test_healthz_and_openapi(db_settings):
         health = client.get("/healthz")
         assert health.status_code == 200
         body = health.json()
-        assert body["database"] == "ok" and body["revision"] == body["head"] == head_revision()
+        assert body["status"] == "ok" and body["database"] == "ok"
+        assert body["revision"] == body["head"] == head_revision()
         assert client.get("/readyz").json()["status"] == "ready"
         assert client.get("/openapi.json").json()["info"]["title"].startswith("天台县")
         assert client.get("/docs").status_code == 200
 
 
-def test_healthz_reports_unreachable_database_as_503(db_settings):
+def test_unreachable_database_keeps_liveness_and_fails_readiness(db_settings):
     broken = db_settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/none"})
     with TestClient(create_app(broken)) as client:
-        res = client.get("/healthz")
-    assert res.status_code == 503
-    assert res.headers["content-type"].startswith("application/problem+json")
-    assert "数据库" in res.json()["detail"]
+        live = client.get("/healthz")
+        ready = client.get("/readyz")
+    assert live.status_code == 200
+    assert live.json()["status"] == "ok" and live.json()["database"] == "unavailable"
+    assert ready.status_code == 503 and ready.headers["content-type"].startswith("application/problem+json")
+    assert ready.json()["code"] == "database-unavailable" and "数据库" in ready.json()["detail"]
+    assert ready.json()["request_id"] == ready.headers["x-request-id"]
+
+
+def test_hung_database_does_not_hang_the_probes(db_settings, monkeypatch):
+    """A server that accepts connections and never answers (a frozen database): both probes answer in time."""
+    from app.routers import health
+
+    monkeypatch.setattr(health, "PROBE_TIMEOUT_S", 0.5)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # the kernel completes the handshakes; nobody ever reads
+        port = hung.getsockname()[1]
+        frozen = db_settings.model_copy(update={"database_url": f"postgresql://nobody@127.0.0.1:{port}/none"})
+        client = TestClient(create_app(frozen))  # no lifespan: the pools would only wait on the same server
+        started = time.monotonic()
+        live = client.get("/healthz")
+        ready = client.get("/readyz")
+        elapsed = time.monotonic() - started
+    assert live.status_code == 200 and live.json()["database"] == "unavailable"
+    assert ready.status_code == 503 and ready.json()["code"] == "database-unavailable"
+    assert elapsed < 2.5, elapsed
 
 
 def test_unknown_path_is_problem_json(db_settings):
