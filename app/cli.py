@@ -109,7 +109,7 @@ def serve(
     logging.getLogger("landgis").info("serving on http://%s:%s/ (API docs: http://%s:%s/docs)", host, port, host, port)
     try:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-                    proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
+                    proxy_headers=False,  # the app reads them itself (app.proxy), trusting LANDGIS_FORWARDED_ALLOW_IPS
                     log_config=log_config, log_level=settings.log_level.lower(), access_log=False)
     finally:
         if metrics_dir:

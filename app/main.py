@@ -18,6 +18,7 @@ from app.ogc.router import router as ogc_router
 from app.ogc.state import RegisterWatch
 from app.ogc.tiles import TileCache
 from app.ogc.tiles import router as tiles_router
+from app.proxy import ForwardedMiddleware
 from app.routers import checks, health, jurisdiction, operations, parcels, reports, stats, tokens, uploads
 from app.security import install_security
 from app.settings import Settings, get_settings
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", static_files, name="static")
     app.add_middleware(OgcPathMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ForwardedMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     install_security(app, settings)
     install_observability(app, settings)  # outermost: every request gets an id, a log line and a timing
     return app

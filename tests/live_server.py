@@ -52,7 +52,7 @@ def live_server(settings, timeout: float = 20.0):
     port = _free_port()
     live = LiveServer(f"http://127.0.0.1:{port}")
     config = uvicorn.Config(_Recorder(create_app(settings), live.requests), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
+                            log_level="warning", lifespan="on", proxy_headers=False)  # as `landgis serve`
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

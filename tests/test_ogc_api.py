@@ -254,6 +254,24 @@ def test_links_follow_forwarded_headers_and_trailing_slashes(sample_settings_mod
         assert c.get("/ogc", headers=headers).json()["links"][0]["href"] == "http://testserver/ogc"
 
 
+@pytest.mark.parametrize(("allow", "trusted"), [("127.0.0.1", True), ("127.0.0.0/8,10.0.0.0/8", True),
+                                                ("10.1.2.3", False)])
+def test_a_real_server_behind_a_proxy(sample_settings_module, allow, trusted):
+    """Over real HTTP (uvicorn as ``landgis serve`` runs it) from a proxy on loopback: links use the
+    forwarded host only when the proxy is trusted, and the forwarded client address is the one logged."""
+    import httpx
+
+    from tests.live_server import live_server
+
+    settings = sample_settings_module.model_copy(update={"anonymous_read": True, "forwarded_allow_ips": allow})
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
+               "X-Forwarded-Host": "gis.example.org", "X-Forwarded-Prefix": "/land"}
+    with live_server(settings) as live:
+        doc = httpx.get(f"{live.url}/ogc", headers=headers).json()
+    want = "https://gis.example.org/land/ogc" if trusted else f"{live.url}/ogc"
+    assert doc["links"][0]["href"] == want
+
+
 def test_single_feature_and_not_found(client):
     r = client.get("/ogc/collections/parcels/items/331023001003GB00002")
     assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"

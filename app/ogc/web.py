@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.errors import ProblemError
+from app.proxy import TRUSTED_PROXY
 
 __all__ = ["base_url", "cache_control", "conditional", "render_html", "revalidate", "validators", "wants_html"]
 
@@ -28,9 +29,8 @@ def _forwarded(header: str) -> dict[str, str]:
 
 
 def _trusted(request: Request) -> bool:
-    allowed = {a.strip() for a in request.app.state.settings.forwarded_allow_ips.split(",") if a.strip()}
-    client = request.client.host if request.client else None
-    return "*" in allowed or (client is not None and client in allowed)
+    """Whether the request's TCP peer is a trusted proxy (noted by :class:`app.proxy.ForwardedMiddleware`)."""
+    return bool(request.scope.get(TRUSTED_PROXY))
 
 
 def base_url(request: Request) -> str:
