@@ -22,6 +22,13 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _shown(url: str) -> str:
+    """A database URL fit for a terminal or a log: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 @db_app.command("up")
 def db_up(migrate_too: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True) -> None:
     """Start the local PostGIS (or check DATABASE_URL), create the database and extension, migrate."""
@@ -37,7 +44,7 @@ def db_up(migrate_too: Annotated[bool, typer.Option("--migrate/--no-migrate")] =
         raise _fail(str(exc)) from exc
     if migrate_too:
         migrate()
-    console.print(f"[green]database ready[/green]: {settings.sqlalchemy_url}")
+    console.print(f"[green]database ready[/green]: {_shown(settings.sqlalchemy_url)}")
 
 
 @db_app.command("down")
@@ -65,7 +72,7 @@ def db_status() -> None:
         raise _fail(f"database not reachable: {exc}", 1) from exc
     finally:
         engine.dispose()
-    console.print({"url": settings.sqlalchemy_url, **info})
+    console.print({"url": _shown(settings.sqlalchemy_url), **info})
 
 
 @app.command()

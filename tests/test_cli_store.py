@@ -63,3 +63,16 @@ def test_export_and_status(cli_env, tmp_path):
     from app.db import head_revision
 
     assert res.exit_code == 0 and f"'revision': '{head_revision()}'" in res.output
+
+
+def test_status_masks_the_password(cli_env, monkeypatch):
+    """`landgis db status` shows where it connects, never the password (the trust-auth server ignores it)."""
+    from app.settings import get_settings
+
+    url = get_settings().sqlalchemy_url.replace("landgis@", "landgis:s3cret-pw@", 1)
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    res = runner.invoke(app, ["db", "status"])
+    get_settings.cache_clear()
+    assert res.exit_code == 0, res.output
+    assert "s3cret-pw" not in res.output and "***" in res.output
