@@ -21,6 +21,7 @@ from app.ogc.tiles import router as tiles_router
 from app.proxy import ForwardedMiddleware
 from app.routers import checks, health, jurisdiction, operations, parcels, reports, stats, tokens, uploads
 from app.security import install_security
+from app.services.stats import Memo
 from app.settings import Settings, get_settings
 from app.web.router import router as web_router
 from app.web.router import static_files
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
+    app.state.stats_memo = Memo()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(checks.router)

@@ -68,3 +68,33 @@ def test_efficiency_and_disposals(stats):
     got = sum(m["area_mu"] for yr in stats["disposals"]["by_year"].values() for m in yr.values())
     assert got == pytest.approx(disposals["area_m2"].sum() / MU_M2, abs=0.05)
     assert stats["disposals"]["target"]["area_mu"] == 200
+
+
+def test_statistics_are_computed_once_per_register_version(sample_settings):
+    """A burst of requests computes the figures once; a change to the register (a disposal) computes anew."""
+    import threading
+
+    viewer, officer = make_token(sample_settings, "viewer"), make_token(sample_settings, "officer")
+    with api_client(sample_settings) as c:
+        memo = c.app.state.stats_memo
+        answers, barrier = [], threading.Barrier(4)
+
+        def ask():
+            barrier.wait()
+            answers.append(c.get("/api/v1/stats", params={"as_of": AS_OF}, headers=auth(viewer)))
+
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [a.status_code for a in answers] == [200] * 4
+        assert len({a.content for a in answers}) == 1 and memo.computed == 1
+        before = answers[0].json()["disposals"]
+        assert c.post("/api/v1/disposals", json={"method": "收回", "area_mu": 12.5, "disposed_on": "2025-03-01"},
+                      headers=auth(officer)).status_code == 201
+        after = c.get("/api/v1/stats", params={"as_of": AS_OF}, headers=auth(viewer)).json()["disposals"]
+        assert memo.computed == 2
+        total = sum(m["area_mu"] for yr in after["by_year"].values() for m in yr.values())
+        assert total == pytest.approx(sum(m["area_mu"] for yr in before["by_year"].values() for m in yr.values())
+                                      + 12.5)

@@ -89,10 +89,16 @@ _STATE_SQL = ("SELECT r.version, r.changed_at, c.as_of = %(day)s AND c.register_
 
 
 async def _state(request: Request, collection: Collection | None = None) -> State:
-    """The register version (memory when the watch is listening, else one query); categories made fresh."""
+    """The register version (memory when the watch is listening, else one query); categories made fresh.
+
+    With a read replica (``DATABASE_READ_URL``) the version is always read from the replica, the database
+    the rows come from: the primary's notification may arrive before the replica has the change, and a
+    version remembered then would label the replica's older rows (and cached tiles, ETags) as newer.
+    """
     day = today()
     watch: RegisterWatch = request.app.state.register_watch
-    state = watch.cached(day)
+    replica = request.app.state.read_engine is not request.app.state.engine
+    state = None if replica else watch.cached(day)
     if state is None:
         generation = watch.generation
         async with request.app.state.read_pool.connection() as conn:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import EngineDep, ReadEngineDep, SettingsDep, Viewer
 from app.services.category_cache import ensure_fresh
+from app.services.common import dumps
+from app.services.stats import register_version
 from app.services.stats import stats as compute
 from app.services.stats import summary as compute_summary
 from gis.rules import today
@@ -17,10 +19,23 @@ from gis.rules import today
 router = APIRouter(prefix="/api/v1", tags=["stats"])
 
 
-@router.get("/stats", summary="统计（三块地、闲置、低效、亩均、处置）/ register statistics")
-def stats(reader: ReadEngineDep, settings: SettingsDep, _: Viewer, as_of: date | None = None):
-    with reader.connect() as conn:
-        return compute(conn, as_of or today(), settings.jurisdiction)
+@router.get("/stats", summary="统计（三块地、闲置、低效、亩均、处置）/ register statistics",
+            response_class=Response)
+async def stats(request: Request, reader: ReadEngineDep, settings: SettingsDep, _: Viewer,
+                as_of: date | None = None):
+    """Computed once per register version and date (see :class:`app.services.stats.Memo`)."""
+    day = as_of or today()
+
+    def version() -> int:
+        with reader.connect() as conn:
+            return register_version(conn)
+
+    def run() -> bytes:
+        with reader.connect() as conn:
+            return dumps(compute(conn, day, settings.jurisdiction)).encode()
+
+    key = (await run_in_threadpool(version), day, settings.jurisdiction)
+    return Response(await request.app.state.stats_memo.get(key, run), media_type="application/json")
 
 
 @router.get("/stats/summary", summary="图例汇总（按筛选条件的各类宗数与面积）/ count and area per category, filtered")

@@ -142,3 +142,56 @@ def summary(conn: Connection, as_of: date, **filters: Any) -> dict[str, Any]:
     return {"as_of": as_of.isoformat(), "filters": given, "categories": cats,
             "total": {"count": sum(v["count"] for v in cats.values()),
                       "area_mu": round_half_up(sum(r.mu for r in rows), 2)}}
+
+
+class Memo:
+    """Rendered statistics keyed by (register version, as-of date, jurisdiction), computed once.
+
+    Every input of :func:`stats` bumps ``register_state.version`` when it changes (migration 0003), so
+    a stored answer is right for as long as its version is current. Requests that arrive while the
+    same answer is being computed wait for it instead of computing it again: on the 200,000-parcel
+    register one computation takes seconds, and a burst of planners opening the statistics page would
+    otherwise each pay it in full.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        import asyncio
+        from collections import OrderedDict
+
+        self.size = size
+        self.computed = 0
+        self._done: OrderedDict[tuple, bytes] = OrderedDict()
+        self._running: dict[tuple, asyncio.Future] = {}
+
+    async def get(self, key: tuple, compute) -> bytes:
+        """The answer for ``key``; ``compute()`` (blocking, run in the threadpool) makes it when missing."""
+        import asyncio
+
+        from starlette.concurrency import run_in_threadpool
+
+        if key in self._done:
+            self._done.move_to_end(key)
+            return self._done[key]
+        running = self._running.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            body = await run_in_threadpool(compute)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        finally:
+            self._running.pop(key, None)
+        self.computed += 1
+        self._done[key] = body
+        while len(self._done) > self.size:
+            self._done.popitem(last=False)
+        future.set_result(body)
+        return body
+
+
+def register_version(conn: Connection) -> int:
+    return conn.execute(text("SELECT version FROM register_state")).scalar_one()
