@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -135,6 +136,48 @@ def _time_geojson_pages(base: str, key: str, seconds: float) -> int:
     return 0 if bad == 0 else 1
 
 
+def _raw_checks(base: str, key: str, bodies: list[tuple[str, bytes]], clients: int, seconds: float):
+    """``clients`` keep-alive connections posting ``bodies`` in turn for ``seconds`` (run in its own process:
+    the load generator must not share the server's GIL nor cost much CPU — raw HTTP/1.1 parsed by httptools,
+    as bench_load does). Returns (wall seconds, latencies per path, errors, CPU seconds of this process)."""
+    import asyncio
+    import resource
+
+    from bench.bench_load import _RawConnection
+
+    host, port = base.removeprefix("http://").split(":")
+    per_path: dict[str, list[float]] = {path: [] for path, _ in bodies}
+    errors = 0
+    heads = [(path, (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode(), body)
+             for path, body in bodies]
+
+    async def one(i: int, stop: float) -> None:
+        nonlocal errors
+        conn, n = _RawConnection(host, int(port)), i
+        while time.perf_counter() < stop:
+            path, head, body = heads[n % len(heads)]
+            n += 1
+            t0 = time.perf_counter()
+            try:
+                status, _ = await conn.request(head, body)
+            except (OSError, ConnectionError):
+                status = 0
+            per_path[path].append(time.perf_counter() - t0)
+            errors += status != 200
+        conn.close()
+
+    async def drive() -> float:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i, t0 + seconds) for i in range(clients)))
+        return time.perf_counter() - t0
+
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = asyncio.run(drive())
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return wall, per_path, errors, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16)
@@ -158,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         url, key, cases = _prepare(settings)
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "LANDGIS_DB_POOL_SIZE": str(max(args.clients, 10)),
-           "LANDGIS_WRITE_RATE_PER_MINUTE": "0"}
+           "LANDGIS_WRITE_RATE_PER_MINUTE": "0", "LANDGIS_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
          str(port), "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],
@@ -177,38 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if args.parcels_geojson:
             return _time_geojson_pages(base, key, args.seconds)
-        latencies: list[float] = []
-        per_path: dict[str, list[float]] = {path: [] for path, _ in cases}
-        errors = 0
-        lock = threading.Lock()
-        stop = time.perf_counter() + args.seconds
-
-        def client(i: int) -> None:
-            nonlocal errors
-            mine, bad = [], 0
-            paths: list[str] = []
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
-                n = i
-                while time.perf_counter() < stop:
-                    path, body = cases[n % len(cases)]
-                    n += 1
-                    t0 = time.perf_counter()
-                    r = c.post(path, json=body)
-                    mine.append(time.perf_counter() - t0)
-                    paths.append(path)
-                    bad += r.status_code != 200
-            with lock:
-                latencies.extend(mine)
-                for path, t in zip(paths, mine, strict=True):
-                    per_path[path].append(t)
-                errors += bad
-
-        wall = run_clients(args.clients, client)
-        lat = sorted(latencies)
+        bodies = [(path, json.dumps(body, ensure_ascii=False).encode()) for path, body in cases]
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            pool.apply(_raw_checks, (base, key, bodies, args.clients, 2.0))  # warm-up
+            wall, per_path, errors, client_cpu = pool.apply(_raw_checks, (base, key, bodies, args.clients,
+                                                                          args.seconds))
+        lat = sorted(t for ts in per_path.values() for t in ts)
         p = lambda q: percentile_ms(lat, q)  # noqa: E731
         print(f"{args.clients} clients, {wall:.1f} s, {len(lat)} requests ({errors} non-200), "
               f"{len(lat) / wall:.1f} req/s; latency p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, "
-              f"mean {statistics.fmean(lat) * 1000:.1f} ms (uvicorn workers: {args.workers})")
+              f"mean {statistics.fmean(lat) * 1000:.1f} ms (uvicorn workers: {args.workers}; load generator "
+              f"{client_cpu / wall:.2f} of a core)")
         for path, ts in per_path.items():
             ts.sort()
             if ts:
