@@ -18,6 +18,9 @@ from app.settings import Settings
 __all__ = ["alembic_config", "current_revision", "head_revision", "make_engine", "migrate", "transaction"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+CONNECT_TIMEOUT_S = 10  # a server that does not answer at all (host down, packets dropped) fails in 10 s, not minutes
+_DOWN_WAIT_S = 1.0
+_RECONNECT_S = 2.0
 
 
 def make_engine(settings: Settings, url: str | None = None, application_name: str = "landgis", **kw) -> Engine:
@@ -28,7 +31,7 @@ def make_engine(settings: Settings, url: str | None = None, application_name: st
         pool_pre_ping=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        connect_args={**options, "application_name": application_name},
+        connect_args={**options, "application_name": application_name, "connect_timeout": CONNECT_TIMEOUT_S},
         **kw,
     )
 
@@ -100,11 +103,82 @@ def make_async_pool(settings: Settings, url: str | None = None):
     borrow (that costs a round trip per request): one broken by a database restart fails its request
     with a 503 and is discarded by the pool. JIT is off: compiling a 10,000-row page's expressions costs
     more than it saves.
-    """
-    from psycopg_pool import AsyncConnectionPool
 
-    return AsyncConnectionPool(
+    A database that goes away and comes back (restart, failover) needs three things psycopg_pool does
+    not do by itself. A broken connection coming back to the pool makes it check its idle ones at once
+    (in the background), so that a restart nobody noticed costs one failed request, not one per pooled
+    connection. Once an attempt to connect has failed, a request waits at most ``_DOWN_WAIT_S`` more for
+    a connection, then gets its 503, instead of queueing for the pool's 30 s. Reconnection attempts back
+    off for ``_RECONNECT_S`` only (psycopg_pool's default, 5 minutes of doubling delays, can leave a
+    recovered database unused for a minute or more); after that the next request starts a fresh one.
+    """
+    import asyncio
+    import contextlib
+
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+    went_down = asyncio.Event()  # set while the last attempt to connect failed
+    returning: set[asyncio.Task] = set()
+
+    class Connection(psycopg.AsyncConnection):
+        @classmethod
+        async def connect(cls, *args, **kwargs):
+            try:
+                conn = await super().connect(*args, **kwargs)
+            except psycopg.OperationalError:
+                went_down.set()
+                raise
+            went_down.clear()
+            return conn
+
+    def abandon(pool: AsyncConnectionPool, getter: asyncio.Future) -> None:
+        """Give up a wait for a connection; one that arrives anyway goes back to the pool."""
+        def back(f: asyncio.Future) -> None:
+            if not f.cancelled() and f.exception() is None:
+                task = asyncio.ensure_future(pool.putconn(f.result()))
+                returning.add(task)
+                task.add_done_callback(returning.discard)
+        getter.add_done_callback(back)
+        getter.cancel()
+
+    class ReadPool(AsyncConnectionPool):
+        _recheck: asyncio.Task | None = None
+
+        async def getconn(self, timeout: float | None = None):
+            if went_down.is_set():
+                return await super().getconn(_DOWN_WAIT_S if timeout is None else min(timeout, _DOWN_WAIT_S))
+            if getattr(self, "_pool", None):  # an idle connection is ready: no wait to watch (saves ~50 µs)
+                return await super().getconn(timeout)
+            getter = asyncio.ensure_future(super().getconn(timeout))
+            watcher = asyncio.ensure_future(went_down.wait())
+            try:
+                await asyncio.wait((getter, watcher), return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():  # the database went away while this request was queued
+                    await asyncio.wait((getter,), timeout=_DOWN_WAIT_S)
+                    if not getter.done():
+                        abandon(self, getter)
+                        raise PoolTimeout(f"no connection: the database is unreachable ({self.name})")
+                return getter.result()
+            except asyncio.CancelledError:
+                abandon(self, getter)
+                raise
+            finally:
+                watcher.cancel()
+
+        async def putconn(self, conn) -> None:
+            broken = conn.closed
+            await super().putconn(conn)
+            if broken and not self.closed and (self._recheck is None or self._recheck.done()):
+                self._recheck = asyncio.create_task(self._check_quietly())
+
+        async def _check_quietly(self) -> None:
+            with contextlib.suppress(Exception):
+                await self.check()
+
+    return ReadPool(
         libpq_url(url or settings.sqlalchemy_url), min_size=1, max_size=settings.db_pool_size, open=False,
+        connection_class=Connection, reconnect_timeout=_RECONNECT_S,
         kwargs={"options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c jit=off",
-                "application_name": "landgis-ogc", "autocommit": True},
+                "application_name": "landgis-ogc", "autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
         name="landgis-ogc")

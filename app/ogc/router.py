@@ -604,7 +604,9 @@ class Page:
             await cur.execute(sql, params)
             want = min(q.limit + 1, _BATCH) if forward else q.limit + 1
             rows = await cur.fetchmany(want)
-            complete = len(rows) < want or not forward
+            # the whole page (and whether more follow) is known when fewer rows came than asked for, or when
+            # the first batch already held limit + 1: then nothing is left to stream from the cursor
+            complete = len(rows) < want or not forward or want == q.limit + 1
             if complete:
                 await cur.close()
                 await conn.commit()

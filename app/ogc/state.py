@@ -25,6 +25,10 @@ __all__ = ["RegisterWatch", "State"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "landgis_register"
+# The listener only ever reads: without TCP keepalives a server that vanished without closing the connection
+# (host down, network cut, failover) would leave it "listening" to nothing, and a stale version cached for good.
+_LINK = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+         "keepalives_count": 3}
 TOKENS_CHANNEL = "landgis_tokens"  # migration 0005: any change to api_tokens
 MAX_TOKENS = 10_000
 
@@ -89,7 +93,7 @@ class RegisterWatch:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
-                                                             application_name="landgis-watch")
+                                                             application_name="landgis-watch", **_LINK)
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await conn.execute(f"LISTEN {TOKENS_CHANNEL}")
