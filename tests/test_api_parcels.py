@@ -128,6 +128,14 @@ def test_formats(client):
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 5
     lon, lat = fc["features"][0]["geometry"]["coordinates"][0][0][0]
     assert 120 < lon < 122 and 28 < lat < 30
+    # the same page in the storage CRS (authority axis order: northing first), and a category-filtered page
+    plane = client.get("/api/v1/parcels", params={**params, "f": "geojson", "crs": "EPSG:4549"}).json()
+    assert [f["id"] for f in plane["features"]] == [f["id"] for f in fc["features"]]
+    north, east = plane["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 3_200_000 < north < 3_300_000 and 500_000 < east < 600_000
+    low = client.get("/api/v1/parcels", params={**params, "f": "geojson", "category": "low_efficiency"}).json()
+    assert low["features"] and all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in low["features"])
+    assert all(f["properties"]["category"] == "low_efficiency" for f in low["features"])
     raw = client.get("/api/v1/parcels", params={**params, "f": "csv"}).content
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
@@ -209,11 +217,11 @@ def test_page_categories_from_the_materialised_table_equal_the_derivation(sample
 
         with monkeypatch.context() as m, engine.connect() as conn:
             m.setattr(parcels_module, "category_frame", not_used)
-            fast, more_fast, ids_fast = list_parcels(conn, f)
+            fast, more_fast, ids_fast, _ = list_parcels(conn, f)
         with engine.begin() as conn:
             conn.execute(text("UPDATE category_state SET as_of = NULL"))
         with engine.connect() as conn:
-            slow, more_slow, ids_slow = list_parcels(conn, f)
+            slow, more_slow, ids_slow, _ = list_parcels(conn, f)
     finally:
         engine.dispose()
     assert ids_fast == ids_slow and more_fast == more_slow

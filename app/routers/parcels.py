@@ -56,8 +56,7 @@ def list_parcels(
     if as_of is None:
         ensure_fresh(engine, filters.as_of)  # today's categories are materialised; a page then reads them
     with reader.connect() as conn:
-        items, more, ids = svc.list_parcels(conn, filters)
-        geoms = svc.geometries(conn, ids, crs) if f == "geojson" else None
+        items, more, ids, geoms = svc.list_parcels(conn, filters, geometry=f == "geojson", crs=crs)
     links = [{"rel": "self", "href": str(request.url)}]
     if more:
         nxt = (request.url.remove_query_params("offset").include_query_params(after=items[-1]["parcel_code"])

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -389,8 +389,24 @@ def _item_of(r: dict[str, Any], category: str, criterion: str | None, overridden
     }
 
 
-def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bool, list[int]]:
-    """The page of parcels, whether more follow, and the parcel ids of the page (for geometry)."""
+class ParcelPage(NamedTuple):
+    items: list[dict[str, Any]]
+    more: bool
+    ids: list[int]
+    geoms: dict[int, bytes] | None = None  # GeoJSON geometry text per id, with ``geometry=True``
+
+
+def _geometry_column(crs: str | None) -> tuple[str, dict[str, Any]]:
+    """The select-list entry writing a parcel's GeoJSON geometry (CRS84 unless ``crs``, authority axis order)."""
+    ref = plane_crs(crs, "crs")
+    flip = "ST_FlipCoordinates(" if ref.northing_first else "("
+    return (f", ST_AsGeoJSON({flip}ST_Transform(p.geom, :geom_srid)), :geom_digits) AS geojson",
+            {"geom_srid": ref.epsg or 4326, "geom_digits": 7 if ref.is_geographic else 3})
+
+
+def list_parcels(conn: Connection, f: Filters, *, geometry: bool = False, crs: str | None = None) -> ParcelPage:
+    """The page of parcels, whether more follow, the parcel ids of the page and, with ``geometry``, their
+    GeoJSON geometries written by PostGIS in the same query."""
     import pandas as pd
 
     desc = f.sort.startswith("-")
@@ -402,6 +418,11 @@ def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bo
     if f.criterion and f.criterion not in (*CRITERIA, "override"):
         raise _bad("criterion", f"未知的认定依据：{f.criterion}", f"unknown criterion {f.criterion}")
     where, params = _where(f)
+    select = LIST_SELECT
+    if geometry:
+        column, geom_params = _geometry_column(crs)
+        select = LIST_SELECT.replace(" FROM parcels p ", f"{column} FROM parcels p ", 1)
+        params = {**params, **geom_params}
     in_python = bool(f.category or f.criterion or SORT_FIELDS[key] is None)
     if in_python:
         sort_key = "holder_name" if key == "holder" else key
@@ -417,16 +438,16 @@ def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bo
         more = len(frame) > f.offset + f.limit
         ids = [int(i) for i in chosen["id"]]
         by_id = {r["id"]: dict(r) for r in conn.execute(
-            text(f"{LIST_SELECT} WHERE p.id = ANY(:ids)"), {"ids": ids, "last_year": f.as_of.year - 1}).mappings()}
+            text(f"{select} WHERE p.id = ANY(:ids)"), {**params, "ids": ids}).mappings()}
         items = [_item_of(by_id[i], cat, None if pd.isna(crit) else crit, bool(ov)) for i, cat, crit, ov in zip(
             ids, chosen["category_final"], chosen["criterion_final"], chosen["overridden"], strict=True)]
-        return items, more, ids
+        return ParcelPage(items, more, ids, _geoms(by_id.values()) if geometry else None)
     else:
         order = f"{SORT_FIELDS[key]} {'DESC' if desc else 'ASC'} NULLS LAST, p.parcel_code"
         if re.search(r"\bhy?\.", f"{where} {order}"):
-            sql = f"{LIST_SELECT} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"
+            sql = f"{select} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"
         else:  # page the parcels first, then join the holder to the page's rows only
-            sql = LIST_SELECT.replace(
+            sql = select.replace(
                 "FROM parcels p ",
                 f"FROM (SELECT * FROM parcels p WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off) p ", 1)
             sql += f" ORDER BY {order}"
@@ -434,14 +455,15 @@ def list_parcels(conn: Connection, f: Filters) -> tuple[list[dict[str, Any]], bo
         more = len(rows) > f.limit
         rows = rows[:f.limit]
         ids = [r["id"] for r in rows]
+        geoms = _geoms(rows) if geometry else None
         cached = _materialised(conn, ids, f.as_of)
         if cached is not None:
-            return [_item_of(r, *c) for r, c in zip(rows, cached, strict=True)], more, ids
+            return ParcelPage([_item_of(r, *c) for r, c in zip(rows, cached, strict=True)], more, ids, geoms)
         frame = category_frame(conn, "p.id = ANY(:page_ids)", {"page_ids": ids}, f.as_of).set_index("id")
         frame = frame.reindex(ids)
         items = [_item_of(r, cat, None if pd.isna(crit) else crit, bool(ov)) for r, cat, crit, ov in zip(
             rows, frame["category_final"], frame["criterion_final"], frame["overridden"], strict=True)]
-        return items, more, ids
+        return ParcelPage(items, more, ids, geoms)
 
 
 def _materialised(conn: Connection, ids: list[int], as_of: date) -> list[tuple[str, str | None, bool]] | None:
@@ -460,15 +482,8 @@ def _materialised(conn: Connection, ids: list[int], as_of: date) -> list[tuple[s
     return [found[i] for i in ids] if len(found) == len(ids) else None
 
 
-def geometries(conn: Connection, ids: list[int], crs: str | None = None) -> dict[int, bytes]:
-    """GeoJSON geometry text per parcel id, written by PostGIS (CRS84 unless ``crs``, authority axis order)."""
-    ref = plane_crs(crs, "crs")
-    srid = ref.epsg or 4326
-    flip = "ST_FlipCoordinates(" if ref.northing_first else "("
-    rows = conn.execute(text(
-        f"SELECT id, ST_AsGeoJSON({flip}ST_Transform(geom, :srid)), :digits) FROM parcels WHERE id = ANY(:ids)"),
-        {"ids": ids, "srid": srid, "digits": 7 if ref.is_geographic else 3}).all()
-    return {r[0]: r[1].encode() for r in rows}
+def _geoms(rows) -> dict[int, bytes]:
+    return {r["id"]: r["geojson"].encode() for r in rows}
 
 
 def render(items: list[dict[str, Any]], fmt: str, *, geoms: dict[int, bytes] | None = None,
