@@ -288,15 +288,112 @@ def test_export_formats(db_settings, engine, tmp_path):
     assert (back.geometry.area - 8000).abs().max() < 0.2
 
 
-def test_building_problems_reported_per_row(db_settings, engine, tmp_path):
+@pytest.mark.parametrize("block", [None, 1, 3], ids=["whole-layer", "blocks-of-1", "blocks-of-3"])
+def test_building_problems_reported_per_row(db_settings, engine, tmp_path, monkeypatch, block):
+    """Large layers are read in blocks: the row numbers and file-wide checks must not notice."""
+    if block:
+        monkeypatch.setattr("gis.sources.FEATURE_BLOCK", block)
     p = grid_parcels(n=2)
     b = buildings_for(p)
     b.loc[1, "number"] = "1"                                         # row 2 repeats 幢号 1 of its parcel
     b.loc[2, "parcel_code"] = "331023003001GB09999"                  # row 3 names a parcel not in the file
     b.loc[3, "geometry"] = bow_tie(ORIGIN[0] + 120, ORIGIN[1] + 10, size=10)  # row 4 self-intersects
+    _, miny, maxx, _ = p.geometry.iloc[1].bounds
+    sticking_out = b.iloc[[0]].assign(parcel_code=p["parcel_code"].iloc[1], number="9",
+                                      geometry=[box(maxx - 10, miny + 10, maxx + 10, miny + 20)])
+    b = pd.concat([b, sticking_out], ignore_index=True)               # row 5: 100 m² outside its parcel
     p.to_file(tmp_path / "parcels.gpkg", layer="parcels")
     b.to_file(tmp_path / "parcels.gpkg", layer="buildings")
     result = run_import(db_settings, tmp_path / "parcels.gpkg")
     found = {(i.row, i.code) for i in result.issues if i.layer == "buildings"}
-    assert found == {(2, "duplicate-number"), (3, "orphan"), (4, "invalid-geometry")}
-    assert result.counts["buildings"] == 1
+    assert found == {(2, "duplicate-number"), (3, "orphan"), (4, "invalid-geometry"), (5, "outside-parcel")}
+    assert next(i for i in result.issues if i.code == "outside-parcel").message_en.startswith("100.00 m²")
+    assert result.counts["buildings"] == 2
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT number FROM buildings")).scalars()) == ["1", "9"]
+
+
+# ---------------------------------------------------------------- fast path of a large first import
+
+_INDEXES_AND_KEYS = text(
+    "SELECT 'index', indexname, indexdef FROM pg_indexes "
+    "WHERE tablename IN ('parcels', 'buildings', 'support_land', 'holder_years') "
+    "UNION ALL SELECT 'constraint', conname, pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE conrelid IN ('parcels'::regclass, 'buildings'::regclass, 'support_land'::regclass) ORDER BY 1, 2"
+)
+
+
+def test_bulk_first_import_rebuilds_indexes_and_keys_as_they_were(db_settings, engine, tmp_path, monkeypatch):
+    """Into an empty register the secondary indexes and foreign keys are dropped and re-created."""
+    import app.importer as importer
+
+    monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
+    with engine.connect() as conn:
+        before = conn.execute(_INDEXES_AND_KEYS).all()
+    assert any(name == "parcels_geom_gix" for _, name, _ in before)
+    assert any(name == "buildings_parcel_id_fkey" for _, name, _ in before)
+    path = tmp_path / "p.gpkg"
+    grid_parcels(n=6).to_file(path, layer="parcels", driver="GPKG")
+    buildings_for(grid_parcels(n=6)).to_file(path, layer="buildings", driver="GPKG")
+    first = run_import(db_settings, path)
+    assert first.counts["inserted"] == 6 and first.counts["buildings"] == 12, first.issues
+    with engine.connect() as conn:
+        assert conn.execute(_INDEXES_AND_KEYS).all() == before
+        linked = conn.execute(text("SELECT count(*) FROM buildings b JOIN parcels p ON p.id = b.parcel_id")).scalar()
+        assert linked == 12
+        assert conn.execute(text("SELECT bool_and(indisvalid AND indisready) FROM pg_index "
+                                 "WHERE indrelid = 'parcels'::regclass")).scalar()
+    snapshot = table_snapshot(engine)
+    second = run_import(db_settings, path)  # not empty any more: the ordinary path, nothing changes
+    assert second.counts["unchanged"] == 6 and not second.changed
+    assert table_snapshot(engine) == snapshot
+
+
+def test_bulk_first_import_failing_midway_leaves_schema_and_data_untouched(db_settings, engine, tmp_path,
+                                                                          monkeypatch):
+    import app.importer as importer
+
+    monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
+    monkeypatch.setitem(importer._CHILDREN_SQL, "buildings", "SELECT 1 / 0")  # fails after the drops
+    with engine.connect() as conn:
+        before = conn.execute(_INDEXES_AND_KEYS).all()
+    path = tmp_path / "p.gpkg"
+    grid_parcels(n=3).to_file(path, layer="parcels", driver="GPKG")
+    buildings_for(grid_parcels(n=3)).to_file(path, layer="buildings", driver="GPKG")
+    with pytest.raises(Exception, match="division by zero"):
+        run_import(db_settings, path)
+    with engine.connect() as conn:
+        assert conn.execute(_INDEXES_AND_KEYS).all() == before
+        assert conn.execute(text("SELECT count(*) FROM parcels")).scalar() == 0
+
+
+def test_ewkb_blocks_are_what_postgis_and_shapely_write():
+    """The SRID spliced into plain WKB gives exactly shapely's hex EWKB (which the row hash covers)."""
+    from app.importer import _EWKB
+
+    shapes = np.array([box(0, 0, 10, 10), shapely.MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)]),
+                       box(0, 0, 10, 10).difference(box(2, 2, 4, 4)),
+                       shapely.force_3d(box(5, 5, 6, 6), 7.0)], dtype=object)
+    flat = shapely.force_2d(shapes)
+    expected = shapely.to_wkb(shapely.set_srid(flat, 4549), hex=True, include_srid=True)
+    ewkb = _EWKB.of(flat, 4549)
+    assert ewkb.hex().tolist() == expected.tolist()
+    assert ewkb.hex(1, 3).tolist() == expected[1:3].tolist()
+    assert ewkb[np.array([True, False, False, True])].hex().tolist() == [expected[0], expected[3]]
+
+
+def test_awkward_text_survives_csv_copy(db_settings, engine, tmp_path):
+    """Quotes, backslashes, tabs, newlines and commas in values and in unmapped (extra) fields."""
+    p = grid_parcels(n=2)
+    nasty = 'A "quoted", back\\slash\tand\nnewline'
+    p.loc[0, "name"] = nasty
+    p.loc[1, "name"] = "\\N"  # the text-format NULL marker is an ordinary value
+    p["SURVEYOR"] = [nasty, None]
+    path = tmp_path / "p.gpkg"
+    p.to_file(path, layer="parcels", driver="GPKG")
+    result = run_import(db_settings, path)
+    assert result.counts["inserted"] == 2, result.issues
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT name, extra FROM parcels ORDER BY parcel_code")).all())
+    assert set(rows) == {nasty, "\\N"}
+    assert rows[nasty] == {"SURVEYOR": nasty} and rows["\\N"] == {}
