@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
-    app.state.stats_memo = Memo()
+    app.state.stats_memo = Memo(size=256)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(checks.router)

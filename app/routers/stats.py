@@ -38,19 +38,26 @@ async def stats(request: Request, reader: ReadEngineDep, settings: SettingsDep, 
     return Response(await request.app.state.stats_memo.get(key, run), media_type="application/json")
 
 
-@router.get("/stats/summary", summary="图例汇总（按筛选条件的各类宗数与面积）/ count and area per category, filtered")
-async def summary(engine: EngineDep, reader: ReadEngineDep, _: Viewer,
+@router.get("/stats/summary", summary="图例汇总（按筛选条件的各类宗数与面积）/ count and area per category, filtered",
+            response_class=Response)
+async def summary(request: Request, engine: EngineDep, reader: ReadEngineDep, _: Viewer,
                   town: str | None = None, criterion: str | None = None,
                   rating: Literal["A", "B", "C", "D"] | None = None,
                   min_mu: Annotated[float | None, Query(ge=0)] = None,
                   max_mu: Annotated[float | None, Query(ge=0)] = None):
-    """Today's figures for the map legend, with the same filters the map applies to its tiles."""
+    """Today's figures for the map legend, with the same filters the map applies to its tiles (computed
+    once per register version and filter combination, like the statistics)."""
     day = today()
-    await run_in_threadpool(ensure_fresh, engine, day)
+    filters = {"town": town, "criterion": criterion, "rating": rating, "min_mu": min_mu, "max_mu": max_mu}
 
-    def run():
+    def version() -> int:
+        ensure_fresh(engine, day)
         with reader.connect() as conn:
-            return compute_summary(conn, day, town=town, criterion=criterion, rating=rating,
-                                   min_mu=min_mu, max_mu=max_mu)
+            return register_version(conn)
 
-    return await run_in_threadpool(run)
+    def run() -> bytes:
+        with reader.connect() as conn:
+            return dumps(compute_summary(conn, day, **filters)).encode()
+
+    key = (await run_in_threadpool(version), day, "summary", tuple(sorted(filters.items())))
+    return Response(await request.app.state.stats_memo.get(key, run), media_type="application/json")

@@ -145,7 +145,7 @@ def summary(conn: Connection, as_of: date, **filters: Any) -> dict[str, Any]:
 
 
 class Memo:
-    """Rendered statistics keyed by (register version, as-of date, jurisdiction), computed once.
+    """Rendered statistics keyed by (register version, as-of date, …), computed once.
 
     Every input of :func:`stats` bumps ``register_state.version`` when it changes (migration 0003), so
     a stored answer is right for as long as its version is current. Requests that arrive while the
