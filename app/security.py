@@ -75,6 +75,10 @@ def _basemap_source(basemap_url: str | None) -> str | None:
     return f"{parts.scheme}://{host}" if "{" not in host else None
 
 
+_CSP_TAIL = ("worker-src 'self' blob:", "child-src 'self' blob:", "object-src 'none'", "base-uri 'self'",
+             "form-action 'self'", "frame-ancestors 'none'")
+
+
 def app_csp(settings: Settings) -> str:
     """The policy of the service's own pages: the web map, the OGC HTML pages, the check report.
 
@@ -92,12 +96,7 @@ def app_csp(settings: Settings) -> str:
         f"img-src 'self' data: blob:{extra}",
         f"connect-src 'self'{extra}",
         "font-src 'self' data:",
-        "worker-src 'self' blob:",
-        "child-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+        *_CSP_TAIL,
     ])
 
 
@@ -111,12 +110,7 @@ def docs_csp(script_hashes: list[str]) -> str:
         "font-src 'self' data: https://fonts.gstatic.com",
         f"img-src 'self' data: blob: {DOCS_CDN} https://fastapi.tiangolo.com https://cdn.redoc.ly",
         "connect-src 'self'",
-        "worker-src 'self' blob:",
-        "child-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+        *_CSP_TAIL,
     ])
 
 

@@ -242,6 +242,14 @@ async def _drive(base: str, work: dict, clients: int, seconds: float, client_kin
         return (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {tokens[method]}\r\n"
                 f"Accept: application/json\r\nUser-Agent: bench-load\r\n{extra}\r\n").encode()
 
+    def record(kind: str, path: str, status, dt: float) -> None:
+        if isinstance(status, int) and 200 <= status < 400:
+            lat[kind].append(dt)
+        else:
+            errors[kind] += 1
+            if len(samples) < 20:
+                samples.append(f"{kind} {path[:80]} → {status}")
+
     async def one_raw(i: int) -> None:
         conn = _RawConnection(host, port)
         plan = _plan(work, seed * 1000 + i)
@@ -257,13 +265,7 @@ async def _drive(base: str, work: dict, clients: int, seconds: float, client_kin
             except Exception as exc:  # every failure is counted
                 conn.close()
                 status = f"{type(exc).__name__}: {exc}"
-            dt = time.perf_counter() - t0
-            if isinstance(status, int) and 200 <= status < 400:
-                lat[kind].append(dt)
-            else:
-                errors[kind] += 1
-                if len(samples) < 20:
-                    samples.append(f"{kind} {path[:80]} → {status}")
+            record(kind, path, status, time.perf_counter() - t0)
         conn.close()
 
     async def one_httpx(i: int, client: httpx.AsyncClient) -> None:
@@ -281,13 +283,7 @@ async def _drive(base: str, work: dict, clients: int, seconds: float, client_kin
                 status = r.status_code
             except Exception as exc:
                 status = f"{type(exc).__name__}: {exc}"
-            dt = time.perf_counter() - t0
-            if isinstance(status, int) and 200 <= status < 400:
-                lat[kind].append(dt)
-            else:
-                errors[kind] += 1
-                if len(samples) < 20:
-                    samples.append(f"{kind} {path[:80]} → {status}")
+            record(kind, path, status, time.perf_counter() - t0)
 
     t0 = time.perf_counter()
     if client_kind == "httpx":
