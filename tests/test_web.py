@@ -141,6 +141,8 @@ def test_index_and_static_files(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert r.headers["cache-control"] == "no-cache"
     assert "/static/vendor/maplibre-gl/maplibre-gl.js" in r.text and "/static/js/app.js" in r.text
+    head = client.head("/")
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith("text/html")
     for path in ("/static/js/app.js", "/static/css/app.css", "/static/vendor/echarts/echarts.min.js"):
         assert client.get(path).status_code == 200, path
     assert client.get("/static/js/nothing.js").status_code == 404

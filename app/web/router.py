@@ -13,7 +13,7 @@ router = APIRouter(include_in_schema=False)
 static_files = StaticFiles(directory=STATIC)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])  # HEAD: uptime checks and link checkers probe the page
 def index() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
                         headers={"Cache-Control": "no-cache"})
