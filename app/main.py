@@ -9,7 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app import __version__
+from app import __version__, docs_ui
 from app.db import libpq_url, make_async_pool, make_engine
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
@@ -73,8 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # app.docs_ui serves /docs and /redoc from the vendored scripts
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(uploads.router)
     app.include_router(web_router)
+    app.include_router(docs_ui.router)
     app.mount("/static", static_files, name="static")
     app.add_middleware(OgcPathMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 
+from app.docs_ui import DOCS_PATHS
 from app.errors import problem_response
 from app.settings import Settings
 
@@ -42,7 +43,6 @@ PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=()
                       "payment=(), usb=()")
 HTML_HEADERS = {"x-frame-options": "DENY", "referrer-policy": "same-origin", "permissions-policy": PERMISSIONS_POLICY}
 # FastAPI serves Swagger UI and ReDoc from jsDelivr (ReDoc's fonts from Google, the favicon from fastapi.tiangolo.com)
-DOCS_CDN = "https://cdn.jsdelivr.net"
 _ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
 
@@ -101,14 +101,15 @@ def app_csp(settings: Settings) -> str:
 
 
 def docs_csp(script_hashes: list[str]) -> str:
-    """The policy of ``/docs`` (Swagger UI) and ``/redoc``: their CDN, and the page's own inline script by hash."""
+    """The policy of ``/docs`` (Swagger UI) and ``/redoc``: the vendored scripts (app.docs_ui), and the page's
+    own inline bootstrap script by hash."""
     hashes = "".join(f" 'sha256-{h}'" for h in script_hashes)
     return "; ".join([
         "default-src 'self'",
-        f"script-src 'self' {DOCS_CDN}{hashes}",
-        f"style-src 'self' 'unsafe-inline' {DOCS_CDN} https://fonts.googleapis.com",
-        "font-src 'self' data: https://fonts.gstatic.com",
-        f"img-src 'self' data: blob: {DOCS_CDN} https://fastapi.tiangolo.com https://cdn.redoc.ly",
+        f"script-src 'self'{hashes}",
+        "style-src 'self' 'unsafe-inline'",
+        "font-src 'self' data:",
+        "img-src 'self' data: blob:",
         "connect-src 'self'",
         *_CSP_TAIL,
     ])
@@ -274,8 +275,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     """
     if settings.write_rate_per_minute > 0:
         app.add_middleware(WriteRateLimitMiddleware, rate_per_minute=settings.write_rate_per_minute)
-    docs_paths = tuple(p for p in (app.docs_url, app.redoc_url) if p)
-    app.add_middleware(SecurityHeadersMiddleware, csp=app_csp(settings), docs_paths=docs_paths)
+    app.add_middleware(SecurityHeadersMiddleware, csp=app_csp(settings), docs_paths=DOCS_PATHS)
     if settings.cors_origins:
         error = cors_origins_error(settings.cors_origins)
         if error:
