@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -21,6 +20,7 @@ from app.ogc.tiles import router as tiles_router
 from app.proxy import ForwardedMiddleware
 from app.routers import checks, health, jurisdiction, operations, parcels, reports, stats, tokens, uploads
 from app.security import install_security
+from app.services.common import json_bytes
 from app.services.stats import Memo
 from app.settings import Settings, get_settings
 from app.web.router import router as web_router
@@ -33,7 +33,7 @@ class OrjsonResponse(JSONResponse):
     """JSON rendered by orjson (fast, UTF-8, Chinese kept as is); FastAPI's own ORJSONResponse is deprecated."""
 
     def render(self, content) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        return json_bytes(content)
 
 DESCRIPTION = """
 天台县工业用地“三块地”（批而未供、供而未用、低效用地）宗地管理服务，依据天政发〔2022〕1号

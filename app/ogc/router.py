@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -38,6 +37,7 @@ from app.ogc.query import (
 from app.ogc.state import RegisterWatch, State
 from app.ogc.web import base_url, cache_control, render_html, revalidate, wants_html
 from app.services.category_cache import ensure_fresh
+from app.services.common import Lru
 from gis.rules import today
 
 __all__ = ["CONFORMANCE", "router"]
@@ -113,20 +113,8 @@ async def _state(request: Request, collection: Collection | None = None) -> Stat
     return state
 
 
-class _Lru(OrderedDict):
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def put(self, key, value) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
-_counts = _Lru(2048)
-_extents = _Lru(64)
+_counts = Lru(2048)
+_extents = Lru(64)
 
 
 def _revalidate(request: Request, state: State, c: Collection, *parts, directive: str = "no-cache",

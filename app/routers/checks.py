@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from app.deps import EngineDep, Officer, SettingsDep, Viewer, in_check_slot
 from app.services import checks as svc
+from app.services.common import json_bytes
 
 router = APIRouter(prefix="/api/v1", tags=["checks"])
 CrsQuery = Annotated[str | None, Query(description="CRS of the request's coordinates (OGC URI or EPSG:xxxx)")]
 def _json(report: dict[str, Any]) -> Response:
     """The report as JSON without FastAPI's per-value encoding pass (the report is plain JSON data already)."""
-    return Response(orjson.dumps(report, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY),
-                    media_type="application/json")
+    return Response(json_bytes(report), media_type="application/json")
 
 
 BodyDep = Annotated[dict[str, Any], Body(description="the check request (CHECKS-API.md)")]

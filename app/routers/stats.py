@@ -10,8 +10,6 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import EngineDep, ReadEngineDep, SettingsDep, Viewer
 from app.services.category_cache import ensure_fresh
-from app.services.common import dumps
-from app.services.stats import register_version
 from app.services.stats import stats as compute
 from app.services.stats import summary as compute_summary
 from gis.rules import today
@@ -25,17 +23,9 @@ async def stats(request: Request, reader: ReadEngineDep, settings: SettingsDep, 
                 as_of: date | None = None):
     """Computed once per register version and date (see :class:`app.services.stats.Memo`)."""
     day = as_of or today()
-
-    def version() -> int:
-        with reader.connect() as conn:
-            return register_version(conn)
-
-    def run() -> bytes:
-        with reader.connect() as conn:
-            return dumps(compute(conn, day, settings.jurisdiction)).encode()
-
-    key = (await run_in_threadpool(version), day, settings.jurisdiction)
-    return Response(await request.app.state.stats_memo.get(key, run), media_type="application/json")
+    body = await request.app.state.stats_memo.json(
+        reader, (day, settings.jurisdiction), lambda conn: compute(conn, day, settings.jurisdiction))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/stats/summary", summary="图例汇总（按筛选条件的各类宗数与面积）/ count and area per category, filtered",
@@ -49,15 +39,7 @@ async def summary(request: Request, engine: EngineDep, reader: ReadEngineDep, _:
     once per register version and filter combination, like the statistics)."""
     day = today()
     filters = {"town": town, "criterion": criterion, "rating": rating, "min_mu": min_mu, "max_mu": max_mu}
-
-    def version() -> int:
-        ensure_fresh(engine, day)
-        with reader.connect() as conn:
-            return register_version(conn)
-
-    def run() -> bytes:
-        with reader.connect() as conn:
-            return dumps(compute_summary(conn, day, **filters)).encode()
-
-    key = (await run_in_threadpool(version), day, "summary", tuple(sorted(filters.items())))
-    return Response(await request.app.state.stats_memo.get(key, run), media_type="application/json")
+    await run_in_threadpool(ensure_fresh, engine, day)
+    body = await request.app.state.stats_memo.json(
+        reader, (day, "summary", tuple(sorted(filters.items()))), lambda conn: compute_summary(conn, day, **filters))
+    return Response(body, media_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-__all__ = ["attachment", "audit", "dumps", "jsonable"]
+__all__ = ["Lru", "attachment", "audit", "dumps", "json_bytes", "jsonable"]
 
 
 def jsonable(value: Any) -> Any:
@@ -30,16 +31,35 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+class Lru(OrderedDict):
+    """At most ``size`` entries; :meth:`put` drops the least recently put or touched (``move_to_end``)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def json_bytes(value: Any) -> bytes:
+    """UTF-8 JSON of plain data (the same text as ``jsonable`` then JSON, without the copy): response
+    bodies and ``jsonb`` parameters alike."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
 def dumps(value: Any) -> str:
-    """JSON text for a ``jsonb`` parameter (the same text as ``jsonable`` then JSON, without the copy)."""
-    return orjson.dumps(value, default=_default,
-                        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    """JSON text for a ``jsonb`` parameter."""
+    return json_bytes(value).decode()
 
 
 def audit(conn: Connection, actor: str, action: str, target: str | None, detail: dict[str, Any]) -> None:

@@ -3,14 +3,18 @@ criteria, 亩均 figures of rated holders, and disposals against the jurisdictio
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
 
+from app.services.common import Lru, json_bytes
 from app.services.parcels import CATEGORY_ZH, category_frame
 from gis.jurisdiction import load_jurisdiction
 from gis.units import round_half_up
@@ -155,20 +159,12 @@ class Memo:
     """
 
     def __init__(self, size: int = 16) -> None:
-        import asyncio
-        from collections import OrderedDict
-
-        self.size = size
         self.computed = 0
-        self._done: OrderedDict[tuple, bytes] = OrderedDict()
+        self._done: Lru = Lru(size)
         self._running: dict[tuple, asyncio.Future] = {}
 
     async def get(self, key: tuple, compute) -> bytes:
         """The answer for ``key``; ``compute()`` (blocking, run in the threadpool) makes it when missing."""
-        import asyncio
-
-        from starlette.concurrency import run_in_threadpool
-
         if key in self._done:
             self._done.move_to_end(key)
             return self._done[key]
@@ -186,12 +182,19 @@ class Memo:
         finally:
             self._running.pop(key, None)
         self.computed += 1
-        self._done[key] = body
-        while len(self._done) > self.size:
-            self._done.popitem(last=False)
+        self._done.put(key, body)
         future.set_result(body)
         return body
 
+    async def json(self, reader: Engine, key: tuple, compute: Callable[[Connection], Any]) -> bytes:
+        """``compute(conn)`` as JSON, kept under (register version on ``reader``, *key)."""
 
-def register_version(conn: Connection) -> int:
-    return conn.execute(text("SELECT version FROM register_state")).scalar_one()
+        def version() -> int:
+            with reader.connect() as conn:
+                return conn.execute(text("SELECT version FROM register_state")).scalar_one()
+
+        def run() -> bytes:
+            with reader.connect() as conn:
+                return json_bytes(compute(conn))
+
+        return await self.get((await run_in_threadpool(version), *key), run)
