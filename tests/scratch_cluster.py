@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,9 +56,10 @@ class ScratchCluster:
             cur = conn.execute(sql)
             return cur.fetchall() if cur.description else []
 
-    def clone(self, template: str, name: str) -> Settings:
+    def clone(self, template: str, name: str, **update) -> Settings:
+        """A copy of ``template`` named ``name``; settings pointing at it (``update`` applied)."""
         self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        return self.settings_for(name)
+        return self.settings_for(name, **update)
 
     def pg_ctl(self, *args: str) -> None:
         bindir, _ = find_pg_bindir()
@@ -72,17 +72,6 @@ class ScratchCluster:
 
     def start(self) -> None:
         self.pg_ctl("-w", "-t", "60", "start")
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.admin("SELECT 1")
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
 
 
 @contextmanager

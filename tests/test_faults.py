@@ -56,10 +56,8 @@ def scratch() -> ScratchCluster:
         yield sc
 
 
-def _clone(sc: ScratchCluster, template: str = "landgis", **update):
-    name = f"fault_{next(_names)}"
-    sc.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return sc.settings_for(name, **update)
+def _clone(sc: ScratchCluster, **update):
+    return sc.clone("landgis", f"fault_{next(_names)}", **update)
 
 
 def _one(sc: ScratchCluster, settings, sql: str, *params):

@@ -373,10 +373,6 @@ def _frame_order(frame: pd.DataFrame, key: str, desc: bool) -> np.ndarray:
     return np.lexsort((codes, ranks, null))
 
 
-def _item(c: Categorized) -> dict[str, Any]:
-    return _item_of(c.row, c.category, c.criterion, c.override is not None)
-
-
 def _item_of(r: dict[str, Any], category: str, criterion: str | None, overridden: bool) -> dict[str, Any]:
     return {
         "parcel_code": r["parcel_code"], "name": r["name"], "town": r["town"], "land_use": r["land_use"],
