@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import pyogrio
 import pytest
 import shapely
 from shapely.geometry import box
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from app.exporter import export_register
 from app.importer import ImportOptions, import_path
+from app.localdb import drop_database
 from gis.errors import GisInputError
 from tests.factories import ORIGIN, bow_tie, buildings_for, grid_parcels, to_shapefile_gbk
 
@@ -354,7 +356,14 @@ def test_bulk_first_import_failing_midway_leaves_schema_and_data_untouched(db_se
     import app.importer as importer
 
     monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
-    monkeypatch.setitem(importer._CHILDREN_SQL, "buildings", "SELECT 1 / 0")  # fails after the drops
+    copy_frame = importer._copy_frame
+
+    def failing_on_buildings(conn, table, *args, **kwargs):  # fails after the drops and the parcels' COPY
+        if table == "buildings":
+            conn.execute(text("SELECT 1 / 0"))
+        return copy_frame(conn, table, *args, **kwargs)
+
+    monkeypatch.setattr(importer, "_copy_frame", failing_on_buildings)
     with engine.connect() as conn:
         before = conn.execute(_INDEXES_AND_KEYS).all()
     path = tmp_path / "p.gpkg"
@@ -365,6 +374,70 @@ def test_bulk_first_import_failing_midway_leaves_schema_and_data_untouched(db_se
     with engine.connect() as conn:
         assert conn.execute(_INDEXES_AND_KEYS).all() == before
         assert conn.execute(text("SELECT count(*) FROM parcels")).scalar() == 0
+
+
+_CONTENT_SQL = {
+    "parcels": "SELECT to_jsonb(p) - '{id,holder_id,valid_from}'::text[] || jsonb_build_object("
+               "'holder', h.name, 'holder_code', h.credit_code, "
+               "'valid_from', CASE WHEN p.valid_to IS NULL THEN 'import' ELSE p.valid_from::text END) "
+               "FROM parcels p LEFT JOIN holders h ON h.id = p.holder_id",
+    "buildings": "SELECT to_jsonb(b) - '{id,parcel_id}'::text[] || jsonb_build_object("
+                 "'parcel', p.parcel_code, 'current', p.valid_to IS NULL) FROM buildings b JOIN parcels p ON p.id = b.parcel_id",
+    "support_land": "SELECT to_jsonb(b) - '{id,parcel_id}'::text[] || jsonb_build_object("
+                    "'parcel', p.parcel_code, 'current', p.valid_to IS NULL) "
+                    "FROM support_land b JOIN parcels p ON p.id = b.parcel_id",
+    "holders": "SELECT to_jsonb(h) - '{id,created_at}'::text[] FROM holders h",
+    "holder_years": "SELECT to_jsonb(y) - 'holder_id' || jsonb_build_object('holder', h.credit_code) "
+                    "FROM holder_years y JOIN holders h ON h.id = y.holder_id",
+    "disposals": "SELECT to_jsonb(d) - '{id,created_at}'::text[] FROM disposals d",
+}
+
+
+def register_content(settings) -> dict[str, list[str]]:
+    """Every stored row without surrogate ids (parents named by code), sorted: comparable across databases."""
+    eng = create_engine(settings.sqlalchemy_url)
+    try:
+        with eng.connect() as conn:
+            now = {str(v) for v in conn.execute(text("SELECT valid_from FROM parcels WHERE valid_to IS NULL")).scalars()}
+            assert len(now) <= 1, "current versions start at the import's time"
+            return {t: sorted(json.dumps(v, sort_keys=True, ensure_ascii=False) for v in conn.execute(text(q)).scalars())
+                    for t, q in _CONTENT_SQL.items()}
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture()
+def second_db(base_settings):
+    from tests.conftest import TEMPLATE, _admin_exec
+
+    name = f"landgis_test_{os.getpid()}_second"
+    _admin_exec(base_settings, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    yield base_settings.model_copy(update={"database_url": base_settings.url_for(name)})
+    drop_database(base_settings, name)
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["indexes-kept", "indexes-rebuilt"])
+def test_empty_register_load_equals_the_merge(db_settings, second_db, monkeypatch, bulk):
+    """The direct COPY into an empty register stores exactly what the staging merge stores (the sample:
+    history, splits and merges, support land, holders, holder years, disposals)."""
+    import app.importer as importer
+
+    sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
+    monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1 if bulk else 10**9)
+    loaded = []
+    real_load = importer._load_empty
+    monkeypatch.setattr(importer, "_load_empty", lambda *a, **k: loaded.append(1) or real_load(*a, **k))
+    direct = run_import(db_settings, sample)
+    assert loaded == [1]
+    monkeypatch.setattr(importer, "_EMPTY_SQL", "SELECT false")  # as if the register held something
+    merged = run_import(second_db, sample)
+    assert loaded == [1]
+    assert direct.counts == merged.counts and direct.counts["inserted"] > 300
+    assert [i.as_dict() for i in direct.issues] == [i.as_dict() for i in merged.issues]
+    ours, theirs = register_content(db_settings), register_content(second_db)
+    for table in _CONTENT_SQL:
+        assert len(ours[table]) > 0, table
+        assert ours[table] == theirs[table], table
 
 
 def test_ewkb_blocks_are_what_postgis_and_shapely_write():
