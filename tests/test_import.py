@@ -425,8 +425,8 @@ def test_empty_register_load_equals_the_merge(db_settings, second_db, monkeypatc
     sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
     monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1 if bulk else 10**9)
     loaded = []
-    real_load = importer._load_empty
-    monkeypatch.setattr(importer, "_load_empty", lambda *a, **k: loaded.append(1) or real_load(*a, **k))
+    real_finish = importer._EmptyLoad.finish
+    monkeypatch.setattr(importer._EmptyLoad, "finish", lambda self, src: loaded.append(1) or real_finish(self, src))
     direct = run_import(db_settings, sample)
     assert loaded == [1]
     monkeypatch.setattr(importer, "_EMPTY_SQL", "SELECT false")  # as if the register held something
