@@ -34,13 +34,13 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import shapely
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Connection, text
 
 from app.db import make_engine
+from app.rowhash import EWKB, ChildDigests, finish, is_legacy, legacy_row_hashes, own_hashes, row_hashes
 from app.settings import Settings
 from gis.attributes import BUILDING_ATTRS, PARCEL_ATTRS, SUPPORT_ATTRS
 from gis.jurisdiction import load_jurisdiction
@@ -48,7 +48,6 @@ from gis.sources import Issue, SourceData, read_source, release_memory
 
 __all__ = ["ImportOptions", "ImportResult", "import_path", "import_source", "print_report"]
 
-HASHED_PARCEL_COLS = [a.name for a in PARCEL_ATTRS if a.name not in ("retired_on",)]
 STAGE_PARCEL_TYPES = {
     "str": "text",
     "date": "date",
@@ -102,114 +101,6 @@ class ImportResult:
 
 class _Refused(Exception):
     pass
-
-
-_HASH_KEYS = ("landgis-parcel-1", "landgis-parcel-2")  # two 64-bit hashes → one 128-bit digest
-
-
-def _hashable(df: pd.DataFrame, attrs, wkb: np.ndarray) -> pd.DataFrame:
-    """Columns pandas can hash: dates as datetime64, lists and JSON as canonical text, geometry as WKB."""
-    out = pd.DataFrame(index=df.index)
-    kinds = {a.name: a.kind for a in attrs}
-    for col in (c for c in df.columns if c in kinds and c != "retired_on"):
-        kind, s = kinds[col], df[col]
-        if kind == "date":
-            out[col] = pd.to_datetime(s, errors="coerce")
-        elif kind in ("list", "json"):
-            out[col] = s.map(_canon)
-        elif kind == "bool":
-            out[col] = s.map({True: 1, False: 0}).astype("float64")
-        else:
-            out[col] = s
-    out["_wkb"] = wkb
-    return out
-
-
-class _EWKB:
-    """The geometries of one layer as 2D little-endian WKB bytes, turned into hex EWKB block by block.
-
-    Hex EWKB with the SRID is what PostGIS reads from COPY and what the row hash covers; as one
-    array it would hold 600,000 strings of ~200 characters (~160 MB) for the whole import, so only
-    the compact WKB is kept and each block of hex is made when it is hashed or sent, then dropped.
-    Splicing the SRID into plain WKB is ~4× faster than shapely's hex EWKB of SRID-tagged copies and
-    gives the same text (checked by tests/test_import.py).
-    """
-
-    def __init__(self, wkb: np.ndarray, srid_hex: str):
-        self.wkb = wkb
-        self.srid_hex = srid_hex
-
-    @classmethod
-    def of(cls, geoms: np.ndarray, srid: int) -> _EWKB:
-        return cls(shapely.to_wkb(geoms, byte_order=1, output_dimension=2), struct.pack("<I", srid).hex().upper())
-
-    def __len__(self) -> int:
-        return len(self.wkb)
-
-    def __getitem__(self, mask) -> _EWKB:
-        return _EWKB(self.wkb[mask], self.srid_hex)
-
-    def hex(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        srid = self.srid_hex
-        out = np.empty(len(self.wkb[start:stop]), dtype=object)
-        # byte 0: order; bytes 1-4: type (LE), whose high byte takes the SRID flag 0x20; then the SRID
-        out[:] = [h[:8] + "20" + srid + h[10:] for h in (b.hex().upper() for b in self.wkb[start:stop])]
-        return out
-
-
-HASH_BLOCK = 50_000
-
-
-def _hash_rows(df: pd.DataFrame, attrs, geoms: _EWKB) -> tuple[np.ndarray, ...]:
-    """pandas' SipHash of each row (under each of the two keys), block by block."""
-    out = tuple(np.empty(len(df), dtype="uint64") for _ in _HASH_KEYS)
-    for start in range(0, len(df), HASH_BLOCK):
-        stop = min(start + HASH_BLOCK, len(df))
-        block = _hashable(df.iloc[start:stop], attrs, geoms.hex(start, stop))
-        for arr, key in zip(out, _HASH_KEYS, strict=True):
-            arr[start:stop] = pd.util.hash_pandas_object(block, index=False, hash_key=key).to_numpy()
-    return out
-
-
-def _per_code(codes: np.ndarray, h: np.ndarray) -> pd.Series:
-    """An order-independent 64-bit digest of the features of each parcel code (sum of row hashes)."""
-    if len(codes) == 0:
-        return pd.Series(dtype="uint64")
-    order = np.argsort(codes, kind="stable")
-    sorted_codes, values = codes[order], h[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    with np.errstate(over="ignore"):
-        sums = np.add.reduceat(values, starts)
-    return pd.Series(sums, index=sorted_codes[starts])
-
-
-def _row_hashes(src: SourceData, geoms: dict[str, _EWKB]) -> list[str]:
-    """A 128-bit digest per parcel row over everything the register stores about it.
-
-    Vectorised (pandas' SipHash of each row), so 200,000 rows hash in well under a second.
-    """
-    p = src.parcels
-    codes = p["parcel_code"].to_numpy()
-    own = _hash_rows(p[HASHED_PARCEL_COLS], PARCEL_ATTRS, geoms["parcels"])
-    children = {name: (getattr(src, name)["parcel_code"].to_numpy(), _hash_rows(getattr(src, name), attrs, geoms[name]))
-                for name, attrs in (("buildings", BUILDING_ATTRS), ("support_land", SUPPORT_ATTRS))}
-    digests = []
-    for k, key in enumerate(_HASH_KEYS):
-        parts = {"parcel": own[k]}
-        for name, (child_codes, h) in children.items():
-            parts[name] = _per_code(child_codes, h[k]).reindex(codes).fillna(0).to_numpy(dtype="uint64")
-        digests.append(pd.util.hash_pandas_object(pd.DataFrame(parts), index=False, hash_key=key).to_numpy())
-    return [f"{a:016x}{b:016x}" for a, b in zip(digests[0], digests[1], strict=True)]
-
-
-def _canon(v) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return ""
-    if isinstance(v, dict):
-        return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
-    if isinstance(v, list | tuple | np.ndarray):
-        return ",".join(map(str, v))
-    return str(v)
 
 
 def _py(v):
@@ -267,7 +158,7 @@ def _arrow_column(s: pd.Series, kind: str) -> pa.Array:
 
 
 def _extra_block(values, where: slice | np.ndarray):
-    if isinstance(values, _EWKB):
+    if isinstance(values, EWKB):
         return values.hex(where.start, where.stop) if isinstance(where, slice) else values[where].hex()
     return values[where]
 
@@ -276,7 +167,7 @@ _CSV = pacsv.WriteOptions(include_header=False, batch_size=4096)
 
 
 def _copy_frame(conn: Connection, table: str, frame: pd.DataFrame, kinds: dict[str, str], advance=None,
-                extra: dict[str, np.ndarray | list | _EWKB] | None = None, order: np.ndarray | None = None) -> None:
+                extra: dict[str, np.ndarray | list | EWKB] | None = None, order: np.ndarray | None = None) -> None:
     """COPY columns of ``frame`` (and ``extra`` arrays of the same length) in blocks, as CSV.
 
     Each block becomes an Arrow table written by Arrow's C++ CSV writer (strings quoted, so an
@@ -337,20 +228,20 @@ def _copy_frame(conn: Connection, table: str, frame: pd.DataFrame, kinds: dict[s
         worker.join()
 
 
-def _ewkb(src: SourceData, srid: int) -> dict[str, _EWKB]:
+def _ewkb(src: SourceData, srid: int) -> dict[str, EWKB]:
     """The WKB of every layer's geometry, computed once for hashing and staging."""
     srid_hex = struct.pack("<I", srid).hex().upper()
     out = {}
     for name in ("parcels", "buildings", "support_land"):
         frame = getattr(src, name)
         if "wkb" in frame.columns:  # read with compact=True: already 2D little-endian WKB
-            out[name] = _EWKB(frame["wkb"].to_numpy(), srid_hex)
+            out[name] = EWKB(frame["wkb"].to_numpy(), srid_hex)
         else:
-            out[name] = _EWKB.of(np.asarray(frame.geometry.array), srid)
+            out[name] = EWKB.of(np.asarray(frame.geometry.array), srid)
     return out
 
 
-def _stage_parcels(conn: Connection, src: SourceData, hashes: list[str], wkb: dict[str, _EWKB], advance) -> None:
+def _stage_parcels(conn: Connection, src: SourceData, hashes: list[str], wkb: dict[str, EWKB], advance) -> None:
     p = src.parcels
     attr_cols = [a.name for a in PARCEL_ATTRS]
     kinds = {a.name: a.kind for a in PARCEL_ATTRS}
@@ -364,7 +255,7 @@ def _stage_parcels(conn: Connection, src: SourceData, hashes: list[str], wkb: di
     conn.execute(text("ANALYZE stage_parcels"))
 
 
-def _stage_features(conn: Connection, src: SourceData, wkb: dict[str, _EWKB]) -> None:
+def _stage_features(conn: Connection, src: SourceData, wkb: dict[str, EWKB]) -> None:
     for name, attrs in (("buildings", BUILDING_ATTRS), ("support_land", SUPPORT_ATTRS)):
         df = getattr(src, name)
         cols = [a.name for a in attrs]
@@ -533,7 +424,7 @@ def _stage_disposals(conn: Connection, src: SourceData) -> None:
         )
 
 
-def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, _EWKB], hashes: list[str]):
+def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashes: list[str]):
     """Drop rows identical to what the register holds before anything is sent to the database.
 
     A current row whose code has a current version with the same hash, and a retired row whose code
@@ -553,6 +444,9 @@ def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, _EWKB], hash
     stored = by_code.map(registered).to_numpy(dtype=object)
     same = np.where(current, stored == np.asarray(hashes, dtype=object),
                     by_code.isin(history).to_numpy() & ~by_code.isin(registered.keys()).to_numpy())
+    legacy = current & ~same & np.fromiter((is_legacy(h) for h in stored), dtype=bool, count=len(stored))
+    if legacy.any():
+        same[legacy] = stored[legacy] == np.asarray(_legacy_hashes(src, wkb, legacy), dtype=object)
     if not same.any():
         return src, wkb, hashes, 0
     keep = ~same
@@ -564,6 +458,21 @@ def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, _EWKB], hash
     reduced_wkb = {name: wkb[name][mask] for name, mask in frames.items()}
     reduced_hashes = [h for h, k in zip(hashes, keep, strict=True) if k]
     return reduced, reduced_wkb, reduced_hashes, int(same.sum())
+
+
+def _legacy_hashes(src: SourceData, wkb: dict[str, EWKB], rows: np.ndarray) -> list[str]:
+    """The v1 digests of the parcel ``rows`` (a mask), for a register imported before v2.
+
+    Such a register still re-imports as unchanged; its digests stay v1 until a row changes (an
+    unchanged re-import writes nothing, not even a new digest).
+    """
+    parcels = src.parcels[rows]
+    codes = set(parcels["parcel_code"])
+    subset, geoms = {"parcels": parcels}, {"parcels": wkb["parcels"][rows]}
+    for name in ("buildings", "support_land"):
+        mine = getattr(src, name)["parcel_code"].isin(codes).to_numpy()
+        subset[name], geoms[name] = getattr(src, name)[mine], wkb[name][mine]
+    return legacy_row_hashes(dataclasses.replace(src, **subset), geoms)
 
 
 BULK_MIN_ROWS = 20_000
@@ -808,6 +717,7 @@ class _EmptyLoad:
                               "id": self.ids, "rank": rank})
         owner = owner.sort_values(["current", "rank"], kind="stable").drop_duplicates("code", keep="last")
         self.owner = owner.set_index("code")
+        self.children = ChildDigests(p["parcel_code"].to_numpy())
 
     def _features(self, layer: str, f: pd.DataFrame) -> None:
         if len(f) == 0:
@@ -820,12 +730,13 @@ class _EmptyLoad:
         order = np.argsort(f["parcel_code"].map(self.owner["rank"]).to_numpy(), kind="stable")
         kinds = {"parcel_id": "int", **{a.name: a.kind for a in _FEATURE_ATTRS[layer] if a.name != "parcel_code"},
                  "geom": "str"}
-        extra = {"parcel_id": linked.to_numpy(dtype="float64"), "geom": _EWKB(f["wkb"].to_numpy(), self.srid_hex)}
+        extra = {"parcel_id": linked.to_numpy(dtype="float64"), "geom": EWKB(f["wkb"].to_numpy(), self.srid_hex)}
         if layer == "buildings":
             extra["floors"] = np.rint(pd.to_numeric(f["floors"], errors="coerce").to_numpy(dtype="float64"))
         else:
             extra["kind"] = f["kind"].where(f["kind"].notna(), "行政办公").to_numpy(dtype=object)
         self.counts[layer] += len(f)
+        self.children.add(layer, f, f["wkb"].to_numpy())
         task = lambda c: _copy_frame(c, layer, f, kinds, extra=extra, order=order)  # noqa: E731
         # with their foreign keys in place they must wait for their parcels
         self.writer.submit(task) if self.dropped else self.after_parcels.append(task)
@@ -857,12 +768,12 @@ class _EmptyLoad:
             self.done("holder_years")
         p = self.parcels
         n = len(p)
-        hashes = np.asarray(_row_hashes(src, _ewkb(src, self.srid)), dtype=object)
+        hashes = finish(own_hashes(p, p["wkb"].to_numpy()), self.children)
         by_code, by_name = self.holders.result()
         credit = p["holder_credit_code"]
         holder_id = credit.map(by_code).where(credit.notna(), p["holder_name"].map(by_name)).to_numpy("float64")
         valid_from, valid_to = _validity(p, self.now)
-        extra = {"id": self.ids, "holder_id": holder_id, "geom": _EWKB(p["wkb"].to_numpy(), self.srid_hex),
+        extra = {"id": self.ids, "holder_id": holder_id, "geom": EWKB(p["wkb"].to_numpy(), self.srid_hex),
                  "row_hash": hashes, "source": np.full(n, self.source, dtype=object), "valid_from": valid_from,
                  "valid_to": valid_to, **{c: _filled(p[c], d) for c, d in _PARCEL_DEFAULTS.items()}}
         self.writer.submit(lambda c: _copy_frame(c, "parcels", p, _PARCEL_KINDS, self.advance, extra=extra,
@@ -942,7 +853,7 @@ def _import(conn: Connection, read: Callable[[_EmptyLoad | None], SourceData], o
         on_read(src)
     _refuse_if_strict(src, opts)
     wkb = _ewkb(src, srid)
-    counts, bad = _merge(conn, src, wkb, _row_hashes(src, wkb), opts, source=source,
+    counts, bad = _merge(conn, src, wkb, row_hashes(src, wkb), opts, source=source,
                          sliver_area_m2=sliver_area_m2, advance=advance)
     return _conclude(conn, src, opts, counts, bad, t0)
 
@@ -992,7 +903,7 @@ def _conclude(conn: Connection, src: SourceData, opts: ImportOptions, counts: di
     return result
 
 
-def _merge(conn: Connection, src: SourceData, wkb: dict[str, _EWKB], hashes: list[str], opts: ImportOptions, *,
+def _merge(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashes: list[str], opts: ImportOptions, *,
            source: str, sliver_area_m2: float, advance=None) -> tuple[dict[str, int], list[Issue]]:
     """Into a register that holds parcels: stage the rows and merge them with set-based SQL."""
     src, wkb, hashes, n_same = _only_changed(conn, src, wkb, hashes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -382,7 +383,8 @@ _CONTENT_SQL = {
                "'valid_from', CASE WHEN p.valid_to IS NULL THEN 'import' ELSE p.valid_from::text END) "
                "FROM parcels p LEFT JOIN holders h ON h.id = p.holder_id",
     "buildings": "SELECT to_jsonb(b) - '{id,parcel_id}'::text[] || jsonb_build_object("
-                 "'parcel', p.parcel_code, 'current', p.valid_to IS NULL) FROM buildings b JOIN parcels p ON p.id = b.parcel_id",
+                 "'parcel', p.parcel_code, 'current', p.valid_to IS NULL) "
+                 "FROM buildings b JOIN parcels p ON p.id = b.parcel_id",
     "support_land": "SELECT to_jsonb(b) - '{id,parcel_id}'::text[] || jsonb_build_object("
                     "'parcel', p.parcel_code, 'current', p.valid_to IS NULL) "
                     "FROM support_land b JOIN parcels p ON p.id = b.parcel_id",
@@ -398,9 +400,10 @@ def register_content(settings) -> dict[str, list[str]]:
     eng = create_engine(settings.sqlalchemy_url)
     try:
         with eng.connect() as conn:
-            now = {str(v) for v in conn.execute(text("SELECT valid_from FROM parcels WHERE valid_to IS NULL")).scalars()}
-            assert len(now) <= 1, "current versions start at the import's time"
-            return {t: sorted(json.dumps(v, sort_keys=True, ensure_ascii=False) for v in conn.execute(text(q)).scalars())
+            starts = conn.execute(text("SELECT DISTINCT valid_from FROM parcels WHERE valid_to IS NULL")).all()
+            assert len(starts) <= 1, "current versions start at the import's time"
+            return {t: sorted(json.dumps(v, sort_keys=True, ensure_ascii=False)
+                              for v in conn.execute(text(q)).scalars())
                     for t, q in _CONTENT_SQL.items()}
     finally:
         eng.dispose()
@@ -440,9 +443,46 @@ def test_empty_register_load_equals_the_merge(db_settings, second_db, monkeypatc
         assert ours[table] == theirs[table], table
 
 
+def test_register_with_v1_digests_reimports_unchanged_and_a_change_still_shows(db_settings, engine, tmp_path):
+    """A register imported before the v2 row hash (32-character digests) re-imports as unchanged, writes
+    nothing (its digests stay v1), and a parcel changed in the file still gets a new version."""
+    from app.importer import _ewkb
+    from app.rowhash import legacy_row_hashes
+    from gis.jurisdiction import load_jurisdiction
+    from gis.sources import read_source
+
+    sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
+    first = run_import(db_settings, sample)
+    src = read_source(sample, jurisdiction=load_jurisdiction(db_settings.jurisdiction), compact=True)
+    v1 = dict(zip(src.parcels["parcel_code"], legacy_row_hashes(src, _ewkb(src, 4549)), strict=True))
+    current = src.parcels.loc[src.parcels["retired_on"].isna(), "parcel_code"].tolist()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE parcels SET row_hash = :h WHERE parcel_code = :c AND valid_to IS NULL"),
+                     [{"h": v1[c], "c": c} for c in current])
+    before = table_snapshot(engine)
+    assert {len(h) for (h,) in [(r.row_hash,) for r in before["parcels"] if r.valid_to is None]} == {32}
+
+    again = run_import(db_settings, sample)
+    assert again.counts["unchanged"] == first.counts["inserted"] and not again.changed
+    assert table_snapshot(engine) == before
+
+    changed = gpd.read_file(sample, layer="parcels")
+    code = current[0]
+    changed.loc[changed["parcel_code"] == code, "name"] = "改名后的地块"
+    path = tmp_path / "changed.gpkg"
+    shutil.copy(sample, path)
+    changed.to_file(path, layer="parcels", driver="GPKG")  # replaces that layer only
+    third = run_import(db_settings, path)
+    assert third.counts["updated"] == 1 and third.counts["unchanged"] == first.counts["inserted"] - 1, third.counts
+    with engine.connect() as conn:
+        name, digest = conn.execute(text("SELECT name, row_hash FROM parcels WHERE parcel_code = :c "
+                                         "AND valid_to IS NULL"), {"c": code}).one()
+    assert name == "改名后的地块" and len(digest) == 16
+
+
 def test_ewkb_blocks_are_what_postgis_and_shapely_write():
     """The SRID spliced into plain WKB gives exactly shapely's hex EWKB (which the row hash covers)."""
-    from app.importer import _EWKB
+    from app.rowhash import EWKB as _EWKB
 
     shapes = np.array([box(0, 0, 10, 10), shapely.MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)]),
                        box(0, 0, 10, 10).difference(box(2, 2, 4, 4)),
