@@ -98,16 +98,6 @@ def test_v1_pinned_digests_of_the_sample(sample):
     assert {code: got[code] for code in V1_PINNED} == V1_PINNED
 
 
-def test_legacy_is_the_importers_v1(sample):
-    from app import importer
-
-    if not hasattr(importer, "_row_hashes"):
-        pytest.skip("the importer no longer has its own v1")
-    src, geoms = sample
-    theirs = importer._row_hashes(src, importer._ewkb(src, load_jurisdiction(get_settings().jurisdiction).storage_epsg))
-    assert legacy_row_hashes(src, geoms) == list(theirs)
-
-
 def test_is_legacy(sample):
     src, geoms = sample
     assert all(map(is_legacy, legacy_row_hashes(src, geoms)[:3]))
