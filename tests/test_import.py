@@ -480,6 +480,37 @@ def test_register_with_v1_digests_reimports_unchanged_and_a_change_still_shows(d
     assert name == "改名后的地块" and len(digest) == 16
 
 
+def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engine, tmp_path, monkeypatch):
+    """Unchanged holder years are not staged again; a changed figure and a renamed holder still land."""
+    import app.importer as importer
+
+    sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
+    run_import(db_settings, sample)
+    hy = pyogrio.read_dataframe(sample, layer="holder_years")
+    codes = hy["credit_code"].unique().tolist()
+    first = hy.index[hy["credit_code"] == codes[0]][0]
+    hy.loc[first, "tax_wan"] = float(hy.loc[first, "tax_wan"] or 0) + 1.5
+    hy.loc[hy["credit_code"] == codes[1], "holder_name"] = "更名后的企业有限公司"
+    path = tmp_path / "changed.gpkg"
+    shutil.copy(sample, path)
+    pyogrio.write_dataframe(hy, path, layer="holder_years")
+
+    staged = []
+    real = importer._changed_holder_years
+    monkeypatch.setattr(importer, "_changed_holder_years",
+                        lambda conn, frame: staged.append(out := real(conn, frame)) or out)
+    result = run_import(db_settings, path)
+    assert set(staged[0]["credit_code"]) == {codes[0], codes[1]}
+    assert result.counts["holder_years"] == 1 and result.counts["inserted"] == result.counts["updated"] == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM holders WHERE credit_code = :c"),
+                            {"c": codes[1]}).scalar() == "更名后的企业有限公司"
+        years = conn.execute(text("SELECT count(*) FROM holder_years")).scalar()
+    assert years == len(hy)
+    again = run_import(db_settings, path)
+    assert len(staged[1]) == 0 and not again.changed
+
+
 def test_ewkb_blocks_are_what_postgis_and_shapely_write():
     """The SRID spliced into plain WKB gives exactly shapely's hex EWKB (which the row hash covers)."""
     from app.rowhash import EWKB as _EWKB
