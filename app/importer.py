@@ -1033,11 +1033,8 @@ def import_path(
         transient=False,
     )
     def read(sink: _EmptyLoad | None) -> SourceData:
-        src = read_source(path, jurisdiction=jurisdiction, crs=opts.crs, mapping_file=opts.mapping_file,
-                          layer=opts.layer, encoding=opts.encoding, compact=True)
-        if sink is not None:
-            _feed(sink, src)
-        return src
+        return read_source(path, jurisdiction=jurisdiction, crs=opts.crs, mapping_file=opts.mapping_file,
+                           layer=opts.layer, encoding=opts.encoding, compact=True, sink=sink)
 
     try:
         with prog:

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -45,7 +45,7 @@ from gis.errors import GisInputError
 from gis.ids import CREDIT_CHARSET, CREDIT_CODE_FORMAT, PARCEL_CODE_GBT37346, is_valid_credit_code
 from gis.jurisdiction import Jurisdiction
 
-__all__ = ["Issue", "SourceData", "credit_code_ok", "detect_dbf_encoding", "read_source", "release_memory"]
+__all__ = ["Issue", "LayerSink", "SourceData", "credit_code_ok", "detect_dbf_encoding", "read_source", "release_memory"]
 
 Severity = Literal["error", "warning"]
 GBT37346 = PARCEL_CODE_GBT37346
@@ -135,6 +135,20 @@ def release_memory() -> None:
 
 
 # ---------------------------------------------------------------- layers and files
+
+
+class LayerSink(Protocol):
+    """Takes each layer's validated rows while the rest of the source is still being read.
+
+    The importer's load into an empty register sends them to the database meanwhile. ``rows`` gets
+    final rows (compacted: geometry as WKB) in file order, the parcels in one piece and large
+    feature layers block by block; ``done`` follows a layer's last rows. Layers come in the order
+    parcels, buildings, support_land, holder_years.
+    """
+
+    def rows(self, layer: str, frame: pd.DataFrame) -> None: ...
+
+    def done(self, layer: str) -> None: ...
 
 
 @dataclass
@@ -1164,14 +1178,22 @@ def _features_part(
 
 
 def _features_finish(
-    result: pd.DataFrame, layer: str, parcels: pd.DataFrame, jurisdiction: Jurisdiction, issues: list[Issue]
+    result: pd.DataFrame, layer: str, parcels: pd.DataFrame, jurisdiction: Jurisdiction, issues: list[Issue],
+    seen: set[str] | None = None,
 ) -> pd.DataFrame:
     """The file-wide checks of features: repeated building numbers, area outside the parcel.
 
-    ``result`` holds every feature that passed ``_features_part`` (a GeoDataFrame, or compacted).
+    ``result`` holds every feature that passed ``_features_part`` (a GeoDataFrame, or compacted):
+    the whole layer, or one block of it in file order with ``seen`` carrying the (parcel, number)
+    keys of the blocks before, so that the first of repeated numbers is kept either way.
     """
     if len(result) and "number" in result.columns:
-        dup = result[["parcel_code", "number"]].duplicated().to_numpy()
+        if seen is None:
+            dup = result[["parcel_code", "number"]].duplicated().to_numpy()
+        else:
+            keys = (result["parcel_code"].astype(str) + "\x00" + result["number"].astype(str)).to_numpy()
+            dup = pd.Series(keys).duplicated().to_numpy() | np.fromiter(map(seen.__contains__, keys), bool, len(keys))
+            seen.update(keys[~dup])
         if dup.any():
             numbers = result["number"].to_numpy()
             _Rows(layer, result["row"].to_numpy(), result["parcel_code"].to_numpy(), issues).flag(
@@ -1301,6 +1323,7 @@ def read_source(
     layer: str | None = None,
     encoding: str | None = None,
     compact: bool = False,
+    sink: LayerSink | None = None,
 ) -> SourceData:
     """Read, map, normalise and validate a source; raise :class:`GisInputError` if it is unusable.
 
@@ -1310,6 +1333,8 @@ def read_source(
     keeps a 200,000-parcel import under 1 GB.
     """
     path = Path(path)
+    if sink is not None and not compact:
+        raise ValueError("a sink takes compacted layers")
     if not path.exists():
         raise GisInputError("file-not-found", f"文件不存在：{path}", f"no such file: {path}", status=404)
     if path.suffix.lower() == ".zip":
@@ -1330,11 +1355,16 @@ def read_source(
             )
         data = read_source(
             shp[0], jurisdiction=jurisdiction, crs=crs, mapping_file=mapping_file, layer=layer, encoding=encoding,
-            compact=compact,
+            compact=compact, sink=sink,
         )
         data.path = path
         tmp.cleanup()
         return data
+    def emit(name: str, frame: pd.DataFrame) -> None:
+        if sink is not None:
+            sink.rows(name, frame)
+            sink.done(name)
+
     mapping = _load_mapping(mapping_file)
     layers = _discover(path, layer)
     main_path = layers.parcels[0]
@@ -1368,6 +1398,7 @@ def read_source(
     if compact:
         parcels = _compact(parcels)
         release_memory()
+    emit("parcels", parcels)
 
     def spatial(src):
         if src is None:
@@ -1388,24 +1419,30 @@ def read_source(
         if compact:
             out = _compact(out)
             release_memory()
+        emit(layer, out)
         return out
 
     def features_in_blocks(src, attrs, layer, total):
         """A large layer, compacted block by block: only one block of shapely geometries at a time."""
         sub_enc = encoding or (detect_dbf_encoding(src[0]) if src[0].suffix.lower() == ".shp" else None)
-        parts = []
+        parts, seen = [], set()
         for start in range(0, total, FEATURE_BLOCK):
             raw_features = _read_spatial(src, sub_enc, skip_features=start, max_features=FEATURE_BLOCK)
             if len(raw_features) == 0:
                 break
             part = _features_part(raw_features, attrs, layer, mapping, owners, skipped, jurisdiction, issues, start)
             del raw_features
-            parts.append(_compact(part))
+            part = _features_finish(_compact(part), layer, parcels, jurisdiction, issues, seen)
+            if sink is not None:
+                sink.rows(layer, part)
+            parts.append(part)
             del part
             release_memory()
+        if sink is not None:
+            sink.done(layer)
         counts[layer] = total
-        out = _features_finish(pd.concat(parts), layer, parcels, jurisdiction, issues)
-        del parts
+        out = pd.concat(parts)
+        del parts, seen
         release_memory()
         return out
 
@@ -1418,6 +1455,7 @@ def read_source(
     holder_years = _prepare_holder_years(hy_raw, mapping, issues)
     del hy_raw
     release_memory()
+    emit("holder_years", holder_years)
     d_raw = _read_table(layers.disposals, encoding) if layers.disposals else None
     counts["disposals"] = 0 if d_raw is None else len(d_raw)
     disposals = _prepare_disposals(d_raw, issues)
