@@ -624,8 +624,12 @@ def _new_holders(p: pd.DataFrame, hy: pd.DataFrame) -> pd.DataFrame:
     coded = pd.concat([
         pd.DataFrame({"name": p["holder_name"].to_numpy(), "credit_code": p["holder_credit_code"].to_numpy()}),
         pd.DataFrame({"name": hy["holder_name"].to_numpy(), "credit_code": hy["credit_code"].to_numpy()}),
-    ], ignore_index=True).dropna()
-    coded = coded.sort_values(["credit_code", "name"], kind="stable").drop_duplicates("credit_code")
+    ], ignore_index=True).dropna().drop_duplicates()
+    # a code with several names keeps the first: sorting only those is ~0.6 s cheaper than sorting 170,000 pairs
+    several = coded["credit_code"].duplicated(keep=False).to_numpy()
+    if several.any():
+        first = coded[several].sort_values(["credit_code", "name"], kind="stable").drop_duplicates("credit_code")
+        coded = pd.concat([coded[~several], first], ignore_index=True)
     plain = p.loc[p["holder_name"].notna() & p["holder_credit_code"].isna(), "holder_name"].drop_duplicates()
     return pd.concat([coded, pd.DataFrame({"name": plain.to_numpy(), "credit_code": None})], ignore_index=True)
 
@@ -934,6 +938,9 @@ def _conclude(conn: Connection, src: SourceData, opts: ImportOptions, counts: di
     result.seconds = time.perf_counter() - t0
     if result.counts["inserted"] + result.counts["updated"] + result.counts["holder_years"] > 1000:
         # fresh statistics, or the planner keeps the estimates of an empty table (seq scans, 1 s pages)
+        # a sample of 9,000 rows (statistics target 30) instead of 30,000: 0.3 s instead of 1 s for the
+        # 200,000-parcel county, and as good for the service's filters (20-odd towns, codes, dates)
+        conn.execute(text("SET LOCAL default_statistics_target = 30"))
         conn.execute(text("ANALYZE parcels, buildings, support_land, holders, holder_years"))
     if result.changed:
         conn.execute(

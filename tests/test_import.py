@@ -542,3 +542,18 @@ def test_awkward_text_survives_csv_copy(db_settings, engine, tmp_path):
         rows = dict(conn.execute(text("SELECT name, extra FROM parcels ORDER BY parcel_code")).all())
     assert set(rows) == {nasty, "\\N"}
     assert rows[nasty] == {"SURVEYOR": nasty} and rows["\\N"] == {}
+
+
+def test_new_holders_take_the_first_name_of_a_code_as_the_merge_does():
+    """One holder per credit code named by the first of its names in code-point order (``ORDER BY name
+    COLLATE "C"`` in the merge), one per name given without a code."""
+    from app.importer import _new_holders
+
+    p = pd.DataFrame({"holder_name": ["乙公司", "甲公司", "无代码厂", None, "无代码厂"],
+                      "holder_credit_code": ["C1", "C2", None, "C3", None]})
+    hy = pd.DataFrame({"holder_name": ["B公司", "乙公司", None], "credit_code": ["C1", "C4", "C2"]})
+    got = _new_holders(p, hy).sort_values("name").reset_index(drop=True)
+    assert got.to_dict("records") == [
+        {"name": "B公司", "credit_code": "C1"}, {"name": "乙公司", "credit_code": "C4"},
+        {"name": "无代码厂", "credit_code": None}, {"name": "甲公司", "credit_code": "C2"},
+    ]
