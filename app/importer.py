@@ -157,10 +157,10 @@ def _arrow_column(s: pd.Series, kind: str) -> pa.Array:
                               else str(v)), type=pa.string(), from_pandas=True)
 
 
-def _extra_block(values, where: slice | np.ndarray):
+def _extra_column(values, where: slice | np.ndarray, index: pd.Index, kind: str) -> pa.Array:
     if isinstance(values, EWKB):
-        return values.hex(where.start, where.stop) if isinstance(where, slice) else values[where].hex()
-    return values[where]
+        return values.arrow(where)
+    return _arrow_column(pd.Series(values[where], index=index), kind)
 
 
 _CSV = pacsv.WriteOptions(include_header=False, batch_size=4096)
@@ -198,11 +198,8 @@ def _copy_frame(conn: Connection, table: str, frame: pd.DataFrame, kinds: dict[s
             for start in range(0, len(frame), chunk):
                 where = slice(start, start + chunk) if order is None else order[start:start + chunk]
                 block = frame.iloc[where]
-                arrays = [
-                    _arrow_column(pd.Series(_extra_block(extra[c], where), index=block.index)
-                                  if c in extra else block[c], kinds[c])
-                    for c in cols
-                ]
+                arrays = [_extra_column(extra[c], where, block.index, kinds[c]) if c in extra
+                          else _arrow_column(block[c], kinds[c]) for c in cols]
                 sink = pa.BufferOutputStream()
                 pacsv.write_csv(pa.Table.from_arrays(arrays, names=cols), sink, _CSV)
                 if not put((sink.getvalue(), len(block))):

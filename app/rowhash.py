@@ -20,6 +20,7 @@ Two versions exist:
 
 from __future__ import annotations
 
+import binascii
 import struct
 from functools import cache
 
@@ -69,6 +70,26 @@ class EWKB:
 
     def __getitem__(self, mask) -> EWKB:
         return EWKB(self.wkb[mask], self.srid_hex)
+
+    def arrow(self, where: slice | np.ndarray = slice(None)) -> pa.StringArray:
+        """Hex EWKB of the rows ``where`` (lower case) as an Arrow string array, for COPY.
+
+        Built in numpy over one buffer (the SRID spliced in by ``np.insert``, one ``hexlify``) instead
+        of a Python string per row: 400,000 buildings ~0.05 s instead of ~0.4 s, which the import's
+        writer thread would spend holding the GIL while the reader needs it.
+        """
+        wkb = self.wkb[where]
+        n = len(wkb)
+        if n == 0:
+            return pa.array([], type=pa.string())
+        lengths = np.fromiter(map(len, wkb), dtype=np.int64, count=n)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        srid = np.frombuffer(bytes.fromhex(self.srid_hex), dtype=np.uint8)
+        raw = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+        out = np.insert(raw, np.repeat(starts + 5, 4), np.tile(srid, n))  # after byte order and type
+        out[starts + 4 * np.arange(n) + 4] |= 0x20  # the type's high byte takes the SRID flag
+        offsets = np.concatenate(([0], np.cumsum((lengths + 4) * 2))).astype(np.int32)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(binascii.hexlify(out.tobytes())))
 
     def hex(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         srid = self.srid_hex

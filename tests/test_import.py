@@ -525,6 +525,9 @@ def test_ewkb_blocks_are_what_postgis_and_shapely_write():
     assert ewkb.hex().tolist() == expected.tolist()
     assert ewkb.hex(1, 3).tolist() == expected[1:3].tolist()
     assert ewkb[np.array([True, False, False, True])].hex().tolist() == [expected[0], expected[3]]
+    assert [h.upper() for h in ewkb.arrow().to_pylist()] == expected.tolist()  # the COPY's vectorised text
+    assert [h.upper() for h in ewkb.arrow(np.array([3, 1])).to_pylist()] == [expected[3], expected[1]]
+    assert ewkb.arrow(slice(2, 2)).to_pylist() == []
 
 
 def test_awkward_text_survives_csv_copy(db_settings, engine, tmp_path):
