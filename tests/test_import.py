@@ -320,9 +320,9 @@ def test_building_problems_reported_per_row(db_settings, engine, tmp_path, monke
 
 _INDEXES_AND_KEYS = text(
     "SELECT 'index', indexname, indexdef FROM pg_indexes "
-    "WHERE tablename IN ('parcels', 'buildings', 'support_land', 'holder_years') "
+    "WHERE tablename IN ('holders', 'parcels', 'buildings', 'support_land', 'holder_years') "
     "UNION ALL SELECT 'constraint', conname, pg_get_constraintdef(oid) FROM pg_constraint "
-    "WHERE conrelid IN ('parcels'::regclass, 'buildings'::regclass, 'support_land'::regclass) ORDER BY 1, 2"
+    "WHERE conrelid = ANY('{holders,parcels,buildings,support_land,holder_years}'::regclass[]) ORDER BY 1, 2"
 )
 
 
