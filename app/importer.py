@@ -490,19 +490,24 @@ def _changed_holder_years(conn: Connection, hy: pd.DataFrame) -> pd.DataFrame:
     )).to_pandas()
     if len(stored) == 0:
         return hy
-    mine = hy[["credit_code", "holder_name", "year", "rating", "tax_wan", "revenue_wan", "value_added_wan",
-               "above_scale"]].copy()
-    mine["compliance_flags"] = [",".join(f) if isinstance(f, list | tuple) else None for f in hy["compliance_flags"]]
-    both = mine.merge(stored, on=["credit_code", "year"], how="left", suffixes=("", "_db"), indicator=True)
-    same = (both["_merge"] == "both").to_numpy()
+    # each file row's stored row, compared one column at a time (a merged frame cost ~250 MB)
+    at = pd.MultiIndex.from_arrays([stored["credit_code"], stored["year"]]).get_indexer(
+        pd.MultiIndex.from_arrays([hy["credit_code"], hy["year"]]))
+    found = at >= 0
+    same = found.copy()
+    at = at[found]
+    flags = np.array([",".join(f) if isinstance(f, list | tuple) else None for f in hy["compliance_flags"]],
+                     dtype=object)
     for col in ("holder_name", "rating", "above_scale", "compliance_flags"):
-        a, b = both[col], both[f"{col}_db"]
-        same &= ((a == b) | (a.isna() & b.isna())).to_numpy()
+        a = flags[found] if col == "compliance_flags" else hy[col].to_numpy(dtype=object)[found]
+        b = stored[col].to_numpy(dtype=object)[at]
+        same[found] &= (a == b) | (pd.isna(a) & pd.isna(b))
     for col in ("tax_wan", "revenue_wan", "value_added_wan"):
-        a = pd.to_numeric(both[col], errors="coerce").to_numpy(dtype="float64")
-        b = both[f"{col}_db"].to_numpy(dtype="float64")
-        same &= (np.abs(a - b) < 1e-9) | (np.isnan(a) & np.isnan(b))
-    unchanged = pd.Series(same).groupby(both["credit_code"].to_numpy()).all()
+        a = pd.to_numeric(hy[col], errors="coerce").to_numpy(dtype="float64")[found]
+        b = stored[col].to_numpy(dtype="float64")[at]
+        same[found] &= (np.abs(a - b) < 1e-9) | (np.isnan(a) & np.isnan(b))
+    del stored
+    unchanged = pd.Series(same).groupby(hy["credit_code"].to_numpy()).all()
     return hy[~hy["credit_code"].map(unchanged).fillna(False).to_numpy(dtype=bool)]
 
 
@@ -822,6 +827,7 @@ class _EmptyLoad:
         """Send the parcels (with their row hashes), rebuild what was dropped, wait for the writer."""
         if self.holders is None:
             self.done("holder_years")
+        release_memory()
         p = self.parcels
         n = len(p)
         hashes = finish(own_hashes(p, p["wkb"].to_numpy()), self.children)
