@@ -127,6 +127,14 @@ def test_token_management_over_http(client, keys):
     assert client.delete(f"/api/v1/tokens/{new['id']}", headers=auth(keys["admin"])).status_code == 404
 
 
+@pytest.mark.parametrize("name", ["\x1f", " \x1c\t", "\u3000"], ids=["unit-separator", "separators", "ideographic"])
+def test_a_blank_token_name_is_a_422_not_a_500(client, keys, name):
+    """Python's ``str.strip`` (the service's test) removes U+001C–U+001F, which the schema's ``\\S`` lets through."""
+    resp = client.post("/api/v1/tokens", json={"role": "viewer", "name": name}, headers=auth(keys["admin"]))
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
 def test_openapi_lists_the_api(client):
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/api/v1/checks/split", "/api/v1/parcels", "/api/v1/parcels/{code}", "/api/v1/operations/merge",

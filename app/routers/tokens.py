@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import Admin, EngineDep, SettingsDep, Viewer
 from app.errors import ProblemError
@@ -21,6 +21,14 @@ class TokenIn(BaseModel):
 
     role: Literal["viewer", "officer", "admin"]
     name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        r"""``\S`` is Unicode's whitespace; the service strips Python's, which also counts U+001C–U+001F."""
+        if not v.strip():
+            raise ValueError("令牌名称不能为空白 / a token needs a name that is not blank")
+        return v
 
 
 @router.get("/me", summary="当前身份与权限 / who am I: the token's name, role and what it may do")
