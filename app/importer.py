@@ -1,20 +1,28 @@
 """``landgis import``: write a validated source into the register in one transaction.
 
-The file is read and checked by :func:`gis.sources.read_source`; here the rows are COPY-ed into
-temporary staging tables and merged with set-based SQL:
+The file is read and checked by :func:`gis.sources.read_source`. Two ways in:
 
-* a parcel identical to its current version (same ``row_hash`` over attributes, geometry,
-  buildings, support land and holder) is left alone, so importing a file twice changes nothing;
-* a changed parcel retires its current version (``valid_to``) and gets a new one — nothing is
-  ever deleted;
-* a row with ``retired_on`` is history: it is added once as a retired version (or retires the
-  current version of its code) and never changed by later imports;
-* rows overlapping other current parcels, or naming a code that was retired, are reported and
-  skipped; with ``strict`` any bad row refuses the whole file.
+* **An empty register** (no parcels, holders or holder years) is loaded by ``_EmptyLoad``: rows are
+  COPY-ed straight into the register's tables by a writer thread while the file is still being
+  read, ids drawn from the sequences up front; a large load rebuilds secondary indexes, unique
+  constraints and foreign keys once the rows are in (``_drop_secondary`` / ``_rebuild``).
+* **Otherwise** the rows are COPY-ed into temporary staging tables and merged with set-based SQL
+  (``_merge``):
 
-Everything happens inside one transaction, so an error leaves the database as it was — including
-the first import into an empty register, which loads without the secondary indexes and foreign
-keys and re-creates them before commit (``_bulk_load``). Measurements: bench/README.md, "Import".
+  * a parcel identical to its current version (same ``row_hash`` over attributes, geometry,
+    buildings, support land and holder; :mod:`app.rowhash`) is left alone, so importing a file twice
+    changes nothing — it is dropped before anything is sent, as are holders whose years and name
+    are stored already;
+  * a changed parcel retires its current version (``valid_to``) and gets a new one — nothing is
+    ever deleted;
+  * a row with ``retired_on`` is history: it is added once as a retired version (or retires the
+    current version of its code) and never changed by later imports;
+  * rows overlapping other current parcels, or naming a code that was retired, are reported and
+    skipped; with ``strict`` any bad row refuses the whole file.
+
+Both give the same register (tests/test_import.py compares them table by table). Everything happens
+inside one transaction, so an error leaves the database as it was. Measurements: bench/README.md,
+"Import".
 """
 
 from __future__ import annotations
