@@ -48,13 +48,22 @@ from rich.table import Table
 from sqlalchemy import Connection, text
 
 from app.db import make_engine
-from app.rowhash import EWKB, ChildDigests, finish, is_legacy, legacy_row_hashes, own_hashes, row_hashes
+from app.rowhash import (
+    EWKB,
+    ChildDigests,
+    ewkb_layers,
+    finish,
+    is_legacy,
+    legacy_row_hashes,
+    own_hashes,
+    row_hashes,
+)
 from app.settings import Settings
 from gis.attributes import BUILDING_ATTRS, PARCEL_ATTRS, SUPPORT_ATTRS
 from gis.jurisdiction import load_jurisdiction
 from gis.sources import Issue, SourceData, read_source, release_memory
 
-__all__ = ["ImportOptions", "ImportResult", "import_path", "import_source", "print_report"]
+__all__ = ["ImportOptions", "ImportResult", "import_path", "print_report"]
 
 STAGE_PARCEL_TYPES = {
     "str": "text",
@@ -231,19 +240,6 @@ def _copy_frame(conn: Connection, table: str, frame: pd.DataFrame, kinds: dict[s
     finally:
         stop.set()
         worker.join()
-
-
-def _ewkb(src: SourceData, srid: int) -> dict[str, EWKB]:
-    """The WKB of every layer's geometry, computed once for hashing and staging."""
-    srid_hex = struct.pack("<I", srid).hex().upper()
-    out = {}
-    for name in ("parcels", "buildings", "support_land"):
-        frame = getattr(src, name)
-        if "wkb" in frame.columns:  # read with compact=True: already 2D little-endian WKB
-            out[name] = EWKB(frame["wkb"].to_numpy(), srid_hex)
-        else:
-            out[name] = EWKB.of(np.asarray(frame.geometry.array), srid)
-    return out
 
 
 def _stage_parcels(conn: Connection, src: SourceData, hashes: list[str], wkb: dict[str, EWKB], advance) -> None:
@@ -741,7 +737,6 @@ class _EmptyLoad:
     def __init__(self, writer: _Writer, *, srid: int, source: str, advance=None):
         self.writer = writer
         self.srid = srid
-        self.srid_hex = struct.pack("<I", srid).hex().upper()
         self.source = source
         self.advance = advance
         self.parcels: pd.DataFrame | None = None
@@ -787,8 +782,6 @@ class _EmptyLoad:
         self.children = ChildDigests(p["parcel_code"].to_numpy())
 
     def _features(self, layer: str, f: pd.DataFrame) -> None:
-        if len(f) == 0:
-            return
         linked = f["parcel_code"].map(self.owner["id"])
         keep = linked.notna().to_numpy()
         f, linked = (f, linked) if keep.all() else (f[keep], linked[keep])
@@ -797,7 +790,7 @@ class _EmptyLoad:
         order = np.argsort(f["parcel_code"].map(self.owner["rank"]).to_numpy(), kind="stable")
         kinds = {"parcel_id": "int", **{a.name: a.kind for a in _FEATURE_ATTRS[layer] if a.name != "parcel_code"},
                  "geom": "str"}
-        extra = {"parcel_id": linked.to_numpy(dtype="float64"), "geom": EWKB(f["wkb"].to_numpy(), self.srid_hex)}
+        extra = {"parcel_id": linked.to_numpy(dtype="float64"), "geom": EWKB(f["wkb"].to_numpy(), self.srid)}
         if layer == "buildings":
             extra["floors"] = np.rint(pd.to_numeric(f["floors"], errors="coerce").to_numpy(dtype="float64"))
         else:
@@ -843,7 +836,7 @@ class _EmptyLoad:
         credit = p["holder_credit_code"]
         holder_id = credit.map(by_code).where(credit.notna(), p["holder_name"].map(by_name)).to_numpy("float64")
         valid_from, valid_to = _validity(p, self.now)
-        extra = {"id": self.ids, "holder_id": holder_id, "geom": EWKB(p["wkb"].to_numpy(), self.srid_hex),
+        extra = {"id": self.ids, "holder_id": holder_id, "geom": EWKB(p["wkb"].to_numpy(), self.srid),
                  "row_hash": hashes, "source": np.full(n, self.source, dtype=object), "valid_from": valid_from,
                  "valid_to": valid_to, **{c: _filled(p[c], d) for c, d in _PARCEL_DEFAULTS.items()}}
         self.writer.submit(lambda c: _copy_frame(c, "parcels", p, _PARCEL_KINDS, self.advance, extra=extra,
@@ -870,36 +863,10 @@ def _begin(conn: Connection) -> bool:
     return bool(conn.execute(text(_EMPTY_SQL)).scalar())
 
 
-def _feed(load: _EmptyLoad, src: SourceData) -> None:
-    """Hand a source that was read whole to the loader, as ``read_source`` does layer by layer."""
-    for layer in ("parcels", "buildings", "support_land", "holder_years"):
-        load.rows(layer, getattr(src, layer))
-        load.done(layer)
-
-
 def _refuse_if_strict(src: SourceData, opts: ImportOptions) -> None:
     if opts.strict and src.errors:
         raise _Refused(ImportResult(str(src.path), src.source_crs, src.encoding, issues=list(src.issues),
                                     refused=True))
-
-
-def import_source(
-    conn: Connection,
-    src: SourceData,
-    opts: ImportOptions,
-    *,
-    srid: int,
-    sliver_area_m2: float,
-    advance: Callable[[int], None] | None = None,
-) -> ImportResult:
-    """Import a source read whole by ``read_source(compact=True)`` on ``conn`` (inside the caller's transaction)."""
-    def read(sink: _EmptyLoad | None) -> SourceData:
-        if sink is not None:
-            _feed(sink, src)
-        return src
-
-    return _import(conn, read, opts, source=Path(src.path).name, srid=srid, sliver_area_m2=sliver_area_m2,
-                   advance=advance)
 
 
 def _import(conn: Connection, read: Callable[[_EmptyLoad | None], SourceData], opts: ImportOptions, *, source: str,
@@ -922,7 +889,7 @@ def _import(conn: Connection, read: Callable[[_EmptyLoad | None], SourceData], o
     if on_read:
         on_read(src)
     _refuse_if_strict(src, opts)
-    wkb = _ewkb(src, srid)
+    wkb = ewkb_layers(src, srid)
     counts, bad = _merge(conn, src, wkb, row_hashes(src, wkb), opts, source=source,
                          sliver_area_m2=sliver_area_m2, advance=advance)
     return _conclude(conn, src, opts, counts, bad, t0)

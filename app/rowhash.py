@@ -37,6 +37,7 @@ __all__ = [
     "EWKB",
     "HASHED_PARCEL_COLS",
     "ChildDigests",
+    "ewkb_layers",
     "finish",
     "is_legacy",
     "legacy_row_hashes",
@@ -57,19 +58,20 @@ class EWKB:
     gives the same text (checked by tests/test_import.py).
     """
 
-    def __init__(self, wkb: np.ndarray, srid_hex: str):
+    def __init__(self, wkb: np.ndarray, srid: int):
         self.wkb = wkb
-        self.srid_hex = srid_hex
+        self.srid = srid
+        self.srid_hex = struct.pack("<I", srid).hex().upper()
 
     @classmethod
     def of(cls, geoms: np.ndarray, srid: int) -> EWKB:
-        return cls(shapely.to_wkb(geoms, byte_order=1, output_dimension=2), struct.pack("<I", srid).hex().upper())
+        return cls(shapely.to_wkb(geoms, byte_order=1, output_dimension=2), srid)
 
     def __len__(self) -> int:
         return len(self.wkb)
 
     def __getitem__(self, mask) -> EWKB:
-        return EWKB(self.wkb[mask], self.srid_hex)
+        return EWKB(self.wkb[mask], self.srid)
 
     def arrow(self, where: slice | np.ndarray = slice(None)) -> pa.StringArray:
         """Hex EWKB of the rows ``where`` (lower case) as an Arrow string array, for COPY.
@@ -97,6 +99,11 @@ class EWKB:
         # byte 0: order; bytes 1-4: type (LE), whose high byte takes the SRID flag 0x20; then the SRID
         out[:] = [h[:8] + "20" + srid + h[10:] for h in (b.hex().upper() for b in self.wkb[start:stop])]
         return out
+
+
+def ewkb_layers(src: SourceData, srid: int) -> dict[str, EWKB]:
+    """The geometries of a source read with ``compact=True`` (a ``wkb`` column per spatial layer)."""
+    return {name: EWKB(getattr(src, name)["wkb"].to_numpy(), srid) for name in ("parcels", "buildings", "support_land")}
 
 
 # --- v2 ------------------------------------------------------------------------------------------

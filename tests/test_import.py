@@ -447,15 +447,14 @@ def test_empty_register_load_equals_the_merge(db_settings, second_db, monkeypatc
 def test_register_with_v1_digests_reimports_unchanged_and_a_change_still_shows(db_settings, engine, tmp_path):
     """A register imported before the v2 row hash (32-character digests) re-imports as unchanged, writes
     nothing (its digests stay v1), and a parcel changed in the file still gets a new version."""
-    from app.importer import _ewkb
-    from app.rowhash import legacy_row_hashes
+    from app.rowhash import ewkb_layers, legacy_row_hashes
     from gis.jurisdiction import load_jurisdiction
     from gis.sources import read_source
 
     sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
     first = run_import(db_settings, sample)
     src = read_source(sample, jurisdiction=load_jurisdiction(db_settings.jurisdiction), compact=True)
-    v1 = dict(zip(src.parcels["parcel_code"], legacy_row_hashes(src, _ewkb(src, 4549)), strict=True))
+    v1 = dict(zip(src.parcels["parcel_code"], legacy_row_hashes(src, ewkb_layers(src, 4549)), strict=True))
     current = src.parcels.loc[src.parcels["retired_on"].isna(), "parcel_code"].tolist()
     with engine.begin() as conn:
         conn.execute(text("UPDATE parcels SET row_hash = :h WHERE parcel_code = :c AND valid_to IS NULL"),

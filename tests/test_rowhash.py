@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import box
 
 from app import rowhash
-from app.rowhash import EWKB, ChildDigests, finish, is_legacy, legacy_row_hashes, own_hashes, row_hashes
+from app.rowhash import ChildDigests, ewkb_layers, finish, is_legacy, legacy_row_hashes, own_hashes, row_hashes
 from app.settings import get_settings
 from gis.attributes import PARCEL_ATTRS
 from gis.jurisdiction import load_jurisdiction
@@ -36,10 +36,7 @@ V1_PINNED = {
 def _read():
     jurisdiction = load_jurisdiction(get_settings().jurisdiction)
     src = read_source(SAMPLE, jurisdiction=jurisdiction, compact=True)
-    srid_hex = EWKB.of(np.array([box(0, 0, 1, 1)]), jurisdiction.storage_epsg).srid_hex
-    geoms = {name: EWKB(getattr(src, name)["wkb"].to_numpy(), srid_hex)
-             for name in ("parcels", "buildings", "support_land")}
-    return src, geoms
+    return src, ewkb_layers(src, jurisdiction.storage_epsg)
 
 
 @pytest.fixture(scope="module")
