@@ -40,14 +40,24 @@ def base_settings() -> Settings:
     drop_database(settings, TEMPLATE)
 
 
+def _fresh_database(base_settings: Settings):
+    """Settings pointing at a fresh, migrated database of its own (dropped afterwards)."""
+    name = f"landgis_test_{os.getpid()}_{next(_counter)}"
+    _admin_exec(base_settings, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    yield base_settings.model_copy(update={"database_url": base_settings.url_for(name)})
+    drop_database(base_settings, name)
+
+
 @pytest.fixture()
 def db_settings(base_settings: Settings):
     """Settings pointing at a fresh, migrated database of its own."""
-    name = f"landgis_test_{os.getpid()}_{next(_counter)}"
-    _admin_exec(base_settings, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    settings = base_settings.model_copy(update={"database_url": base_settings.url_for(name)})
-    yield settings
-    drop_database(base_settings, name)
+    yield from _fresh_database(base_settings)
+
+
+@pytest.fixture()
+def second_db_settings(base_settings: Settings):
+    """Another fresh database, for tests that compare two registers."""
+    yield from _fresh_database(base_settings)
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -19,7 +18,6 @@ from sqlalchemy import create_engine, text
 
 from app.exporter import export_register
 from app.importer import ImportOptions, import_path
-from app.localdb import drop_database
 from gis.errors import GisInputError
 from tests.factories import ORIGIN, bow_tie, buildings_for, grid_parcels, to_shapefile_gbk
 
@@ -409,18 +407,8 @@ def register_content(settings) -> dict[str, list[str]]:
         eng.dispose()
 
 
-@pytest.fixture()
-def second_db(base_settings):
-    from tests.conftest import TEMPLATE, _admin_exec
-
-    name = f"landgis_test_{os.getpid()}_second"
-    _admin_exec(base_settings, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    yield base_settings.model_copy(update={"database_url": base_settings.url_for(name)})
-    drop_database(base_settings, name)
-
-
 @pytest.mark.parametrize("bulk", [False, True], ids=["indexes-kept", "indexes-rebuilt"])
-def test_empty_register_load_equals_the_merge(db_settings, second_db, monkeypatch, bulk):
+def test_empty_register_load_equals_the_merge(db_settings, second_db_settings, monkeypatch, bulk):
     """The direct COPY into an empty register stores exactly what the staging merge stores (the sample:
     history, splits and merges, support land, holders, holder years, disposals)."""
     import app.importer as importer
@@ -435,10 +423,10 @@ def test_empty_register_load_equals_the_merge(db_settings, second_db, monkeypatc
     assert loaded == [1]
     monkeypatch.undo()
     monkeypatch.setattr(importer, "_EMPTY_SQL", "SELECT false")  # as if the register held something
-    merged = run_import(second_db, sample)
+    merged = run_import(second_db_settings, sample)
     assert direct.counts == merged.counts and direct.counts["inserted"] > 300
     assert [i.as_dict() for i in direct.issues] == [i.as_dict() for i in merged.issues]
-    ours, theirs = register_content(db_settings), register_content(second_db)
+    ours, theirs = register_content(db_settings), register_content(second_db_settings)
     for table in _CONTENT_SQL:
         assert len(ours[table]) > 0, table
         assert ours[table] == theirs[table], table
