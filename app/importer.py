@@ -152,6 +152,17 @@ def _list_literal(v) -> str | None:
     return "{" + ",".join('"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"' for x in v) + "}"
 
 
+def _per_object(values: np.ndarray, f: Callable) -> np.ndarray:
+    """``f`` of each value, called once per distinct object: list columns share a few objects (the
+    importer's defaults, ``read_source``'s per-text lists), so 340,000 rows take a handful of calls."""
+    ids = np.fromiter(map(id, values), dtype=np.uintp, count=len(values))
+    _, firsts, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    out = np.empty(len(firsts), dtype=object)
+    for k, i in enumerate(firsts):
+        out[k] = f(values[i])
+    return out[inverse]
+
+
 def _arrow_column(s: pd.Series, kind: str) -> pa.Array:
     """One column as an Arrow array of the type COPY (FORMAT csv) expects; missing values become nulls."""
     if kind in ("float", "int"):
@@ -160,11 +171,13 @@ def _arrow_column(s: pd.Series, kind: str) -> pa.Array:
     if kind == "bool":
         return pa.array(s.map({True: True, False: False}).astype("boolean"), from_pandas=True)
     if kind == "date":
+        if pd.api.types.is_datetime64_dtype(s):  # the usual case; ``to_datetime`` costs 3 ms per call even then
+            return pa.array(s.to_numpy().astype("datetime64[D]"), from_pandas=True)
         return pa.array(pd.to_datetime(s, errors="coerce"), from_pandas=True).cast(pa.date32())
     if kind == "timestamp":  # datetime64 in UTC
         return pa.array(s, from_pandas=True).cast(pa.timestamp("us", tz="UTC"))
     if kind == "list":
-        return pa.array(s.map(_list_literal), type=pa.string(), from_pandas=True)
+        return pa.array(_per_object(s.to_numpy(dtype=object), _list_literal), type=pa.string(), from_pandas=True)
     if kind == "json":
         return pa.array([orjson.dumps(v).decode() if v is not None else None for v in s], type=pa.string())
     try:
@@ -717,6 +730,7 @@ _PARCEL_KINDS = {"id": "int", **{a.name: a.kind for a in _STORED_PARCEL_ATTRS}, 
                  "extra": "json", "row_hash": "str", "source": "str", "valid_from": "timestamp",
                  "valid_to": "timestamp"}
 _FEATURE_ATTRS = {"buildings": BUILDING_ATTRS, "support_land": SUPPORT_ATTRS}
+_HOLDER_COPY = {"id": "int", "name": "str", "credit_code": "str"}
 _HOLDER_YEAR_COPY = {"holder_id": "int", **{k: v for k, v in HOLDER_YEAR_KINDS.items()
                                             if k not in ("credit_code", "holder_name")}}
 
@@ -740,9 +754,11 @@ class _EmptyLoad:
         self.source = source
         self.advance = advance
         self.parcels: pd.DataFrame | None = None
-        self.dropped: list[tuple[str, str, str]] = []
+        self.bulk = False
+        self.dropped: list[tuple[str, str, str]] = []  # by the writer, before any task that rebuilds
         self.counts = {"buildings": 0, "support_land": 0, "holder_years": 0}
         self.holder_years: list[pd.DataFrame] = []
+        self.early: Future | None = None
         self.holders: Future | None = None
         self.after_parcels: list[Callable[[Connection], None]] = []
 
@@ -753,86 +769,137 @@ class _EmptyLoad:
         elif layer in _FEATURE_ATTRS:
             self._features(layer, frame)
         elif layer == "holder_years" and len(frame):
+            if self.early is not None:
+                raise RuntimeError("holder years come before the parcels")
             self.holder_years.append(frame)
 
     def done(self, layer: str) -> None:
-        if layer in _FEATURE_ATTRS and self.dropped:
+        if layer in _FEATURE_ATTRS and self.bulk:
             self.writer.submit(lambda c, t=layer: _rebuild(c, self.dropped, "index", t))
         elif layer == "holder_years":
-            self._holder_years()
+            self._early_holders()
 
     def _parcels(self, p: pd.DataFrame) -> None:
         if self.parcels is not None:
             raise RuntimeError("parcels arrive in one piece")
         self.parcels = p
         n = len(p)
-        if n >= BULK_MIN_ROWS:
-            self.dropped = self.writer.submit(lambda c: _drop_secondary(c, _BULK_TABLES)).result()
+        if self.early is None:  # a source without holder years
+            self._early_holders()
+        # nothing here waits for the writer, which may still be storing the holder years
+        self._go_bulk(n)
         self.order = _morton_order(p["wkb"].to_numpy())
         self.ids = np.empty(n, dtype="int64")
-        self.ids[self.order] = self.writer.submit(lambda c: _take_ids(c, "parcels", n)).result()
-        self.now = self.writer.submit(lambda c: c.execute(text("SELECT now()")).scalar()).result()
+
+        def take(conn: Connection) -> None:
+            self.ids[self.order] = _take_ids(conn, "parcels", n)
+            self.now = conn.execute(text("SELECT now()")).scalar()
+
+        self.taken = self.writer.submit(take)
         # buildings and support land belong to their code's current version (or its latest retired one)
         rank = np.empty(n, dtype="int64")
         rank[self.order] = np.arange(n)
         owner = pd.DataFrame({"code": p["parcel_code"].to_numpy(), "current": p["retired_on"].isna().to_numpy(),
-                              "id": self.ids, "rank": rank})
+                              "pos": np.arange(n), "rank": rank})
         owner = owner.sort_values(["current", "rank"], kind="stable").drop_duplicates("code", keep="last")
         self.owner = owner.set_index("code")
         self.children = ChildDigests(p["parcel_code"].to_numpy())
+        self.holders = self.writer.submit(self._late_holders)
+
+    def _go_bulk(self, rows: int) -> None:
+        """From ``BULK_MIN_ROWS`` rows in a layer on: drop the secondary indexes and keys (once)."""
+        if rows >= BULK_MIN_ROWS and not self.bulk:
+            self.bulk = True
+            self.writer.submit(lambda c: setattr(self, "dropped", _drop_secondary(c, _BULK_TABLES)))
 
     def _features(self, layer: str, f: pd.DataFrame) -> None:
-        linked = f["parcel_code"].map(self.owner["id"])
-        keep = linked.notna().to_numpy()
-        f, linked = (f, linked) if keep.all() else (f[keep], linked[keep])
+        owner = f["parcel_code"].map(self.owner["pos"])
+        keep = owner.notna().to_numpy()
+        f, owner = (f, owner) if keep.all() else (f[keep], owner[keep])
         if len(f) == 0:
             return
+        owner = owner.to_numpy(dtype="int64")
         order = np.argsort(f["parcel_code"].map(self.owner["rank"]).to_numpy(), kind="stable")
         kinds = {"parcel_id": "int", **{a.name: a.kind for a in _FEATURE_ATTRS[layer] if a.name != "parcel_code"},
                  "geom": "str"}
-        extra = {"parcel_id": linked.to_numpy(dtype="float64"), "geom": EWKB(f["wkb"].to_numpy(), self.srid)}
+        extra = {"geom": EWKB(f["wkb"].to_numpy(), self.srid)}
         if layer == "buildings":
             extra["floors"] = np.rint(pd.to_numeric(f["floors"], errors="coerce").to_numpy(dtype="float64"))
         else:
             extra["kind"] = f["kind"].where(f["kind"].notna(), "行政办公").to_numpy(dtype=object)
         self.counts[layer] += len(f)
         self.children.add(layer, f, f["wkb"].to_numpy())
-        task = lambda c: _copy_frame(c, layer, f, kinds, extra=extra, order=order)  # noqa: E731
+
+        def task(conn: Connection) -> None:  # after ``take``: the parcels have their ids
+            _copy_frame(conn, layer, f, kinds, extra={**extra, "parcel_id": self.ids[owner]}, order=order)
+
         # with their foreign keys in place they must wait for their parcels
-        self.writer.submit(task) if self.dropped else self.after_parcels.append(task)
+        self.writer.submit(task) if self.bulk else self.after_parcels.append(task)
 
-    def _holder_years(self) -> None:
+    def _early_holders(self) -> None:
+        """The holder years, which arrive first, and the holders they name (one per credit code, its first
+        name in code-point order): stored while the parcels are still being validated."""
         hy = pd.concat(self.holder_years) if self.holder_years else pd.DataFrame(columns=[*HOLDER_YEAR_KINDS])
-        holders = _new_holders(self.parcels, hy)
+        self.holder_years = [hy]
+        holders = _new_holders(pd.DataFrame({"holder_name": [], "holder_credit_code": []}), hy)
+        self._go_bulk(len(hy))
 
-        def load(conn: Connection) -> tuple[pd.Series, pd.Series]:
+        def load(conn: Connection) -> pd.DataFrame:
             holders["id"] = _take_ids(conn, "holders", len(holders))
-            _copy_frame(conn, "holders", holders, {"id": "int", "name": "str", "credit_code": "str"})
-            if self.dropped:
-                _rebuild(conn, self.dropped, "index", "holders")
-            coded = holders["credit_code"].notna()
-            by_code = pd.Series(holders["id"][coded].to_numpy(), index=holders["credit_code"][coded].to_numpy())
-            by_name = pd.Series(holders["id"][~coded].to_numpy(), index=holders["name"][~coded].to_numpy())
-            ids = hy["credit_code"].map(by_code)
-            linked = ids.notna().to_numpy()
-            _copy_frame(conn, "holder_years", hy[linked], _HOLDER_YEAR_COPY,
-                        extra={"holder_id": ids[linked].to_numpy(dtype="float64")})
-            self.counts["holder_years"] = int(linked.sum())
-            if self.dropped:
-                _rebuild(conn, self.dropped, "index", "holder_years")
-            return by_code, by_name
+            _copy_frame(conn, "holders", holders, _HOLDER_COPY)
+            self._copy_years(conn, hy, pd.Series(holders["id"].to_numpy(), index=holders["credit_code"].to_numpy()))
+            return holders
 
-        self.holders = self.writer.submit(load)
+        self.early = self.writer.submit(load)
+
+    def _copy_years(self, conn: Connection, hy: pd.DataFrame, by_code: pd.Series) -> np.ndarray:
+        """COPY the years whose credit code ``by_code`` knows; returns which rows those were."""
+        ids = hy["credit_code"].map(by_code)
+        linked = ids.notna().to_numpy()
+        _copy_frame(conn, "holder_years", hy[linked], _HOLDER_YEAR_COPY,
+                    extra={"holder_id": ids[linked].to_numpy(dtype="float64")})
+        self.counts["holder_years"] += int(linked.sum())
+        return linked
+
+    def _late_holders(self, conn: Connection) -> tuple[pd.Series, pd.Series]:
+        """The holders only the parcels name, a code's name where a parcel gives an earlier one, and the
+        years of those new holders: together with ``_early_holders`` exactly what ``_new_holders`` gives.
+        Returns the holder ids by credit code and, for holders without one, by name."""
+        early = self.early.result()  # the writer ran it before this task
+        hy = self.holder_years[0]
+        full = _new_holders(self.parcels, early.rename(columns={"name": "holder_name"}))
+        known = pd.Series(early["name"].to_numpy(), index=early["credit_code"].to_numpy())
+        before = full["credit_code"].map(known)
+        new = full[before.isna().to_numpy()].reset_index(drop=True)
+        renamed = full[(before.notna() & (before != full["name"])).to_numpy()]
+        if len(renamed):
+            conn.execute(text("UPDATE holders h SET name = r.name FROM unnest(CAST(:codes AS text[]), "
+                              "CAST(:names AS text[])) AS r(code, name) WHERE h.credit_code = r.code"),
+                         {"codes": renamed["credit_code"].tolist(), "names": renamed["name"].tolist()})
+        new["id"] = _take_ids(conn, "holders", len(new))
+        _copy_frame(conn, "holders", new, _HOLDER_COPY)
+        if self.dropped:
+            _rebuild(conn, self.dropped, "index", "holders")
+        holders = pd.concat([early, new], ignore_index=True)
+        coded = holders["credit_code"].notna()
+        by_code = pd.Series(holders["id"][coded].to_numpy(), index=holders["credit_code"][coded].to_numpy())
+        by_name = pd.Series(holders["id"][~coded].to_numpy(), index=holders["name"][~coded].to_numpy())
+        new_coded = new["credit_code"].notna()
+        self._copy_years(conn, hy, pd.Series(new["id"][new_coded].to_numpy(),
+                                             index=new["credit_code"][new_coded].to_numpy()))
+        if self.dropped:
+            _rebuild(conn, self.dropped, "index", "holder_years")
+        self.holder_years = []
+        return by_code, by_name
 
     def finish(self, src: SourceData) -> dict[str, int]:
         """Send the parcels (with their row hashes), rebuild what was dropped, wait for the writer."""
-        if self.holders is None:
-            self.done("holder_years")
         release_memory()
         p = self.parcels
         n = len(p)
         hashes = finish(own_hashes(p, p["wkb"].to_numpy()), self.children)
         by_code, by_name = self.holders.result()
+        self.taken.result()
         credit = p["holder_credit_code"]
         holder_id = credit.map(by_code).where(credit.notna(), p["holder_name"].map(by_name)).to_numpy("float64")
         valid_from, valid_to = _validity(p, self.now)
@@ -843,7 +910,7 @@ class _EmptyLoad:
                                                  order=self.order))
         for task in self.after_parcels:
             self.writer.submit(task)
-        if self.dropped:
+        if self.bulk:
             self.writer.submit(lambda c: _rebuild(c, self.dropped, "index", "parcels"))
             self.writer.submit(lambda c: _rebuild(c, self.dropped, "key"))
         self.writer.close()

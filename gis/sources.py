@@ -143,7 +143,8 @@ class LayerSink(Protocol):
     The importer's load into an empty register sends them to the database meanwhile. ``rows`` gets
     final rows (compacted: geometry as WKB) in file order, the parcels in one piece and large
     feature layers block by block; ``done`` follows a layer's last rows. Layers come in the order
-    parcels, buildings, support_land, holder_years.
+    holder_years, parcels, buildings, support_land: the holder years need nothing else, so the
+    database can store them while the parcels are still being validated.
     """
 
     def rows(self, layer: str, frame: pd.DataFrame) -> None: ...
@@ -1372,6 +1373,18 @@ def read_source(
     if enc is None and main_path.suffix.lower() == ".shp":
         enc = detect_dbf_encoding(main_path)
     issues: list[Issue] = []
+    counts: dict[str, int] = {}
+
+    def read_holder_years(found: list[Issue]) -> pd.DataFrame:
+        hy_raw = _read_table(layers.holder_years, encoding) if layers.holder_years else None
+        counts["holder_years"] = 0 if hy_raw is None else len(hy_raw)
+        return _prepare_holder_years(hy_raw, mapping, found)
+
+    # with a sink the holder years go first (see LayerSink); their issues keep their place in the report
+    hy_issues: list[Issue] = []
+    if sink is not None:
+        holder_years = read_holder_years(hy_issues)
+        emit("holder_years", holder_years)
     raw = _read_spatial(layers.parcels, enc)
     if len(raw) == 0:
         raise GisInputError(
@@ -1383,7 +1396,7 @@ def read_source(
         )
     raw = _resolve_crs(raw, crs, main_path, jurisdiction, issues)
     source_crs = raw.crs.to_string() if raw.crs is not None else None
-    counts = {"parcels": len(raw)}
+    counts["parcels"] = len(raw)
     # each stage drops its input as soon as it is done: peak memory is two copies, not four
     prepared = _prepare_parcels(raw, mapping, jurisdiction, issues)
     del raw
@@ -1450,12 +1463,10 @@ def read_source(
     support = features(layers.support_land, SUPPORT_ATTRS, "support_land")
     owners = None  # the parcels' geometries are no longer needed
     release_memory()
-    hy_raw = _read_table(layers.holder_years, encoding) if layers.holder_years else None
-    counts["holder_years"] = 0 if hy_raw is None else len(hy_raw)
-    holder_years = _prepare_holder_years(hy_raw, mapping, issues)
-    del hy_raw
-    release_memory()
-    emit("holder_years", holder_years)
+    if sink is None:
+        holder_years = read_holder_years(issues)
+        release_memory()
+    issues.extend(hy_issues)
     d_raw = _read_table(layers.disposals, encoding) if layers.disposals else None
     counts["disposals"] = 0 if d_raw is None else len(d_raw)
     disposals = _prepare_disposals(d_raw, issues)

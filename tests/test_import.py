@@ -21,6 +21,8 @@ from app.importer import ImportOptions, import_path
 from gis.errors import GisInputError
 from tests.factories import ORIGIN, bow_tie, buildings_for, grid_parcels, to_shapefile_gbk
 
+SAMPLE_GPKG = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
+
 SHP_FIELDS = {
     "parcel_code": "ZDDM", "name": "DKMC", "town": "XZQMC", "land_use": "TDYT", "holder_name": "QLR",
     "holder_credit_code": "TYXYDM", "declared_area_m2": "ZDMJ", "approved_on": "PZRQ", "supplied_on": "GDRQ",
@@ -407,13 +409,34 @@ def register_content(settings) -> dict[str, list[str]]:
         eng.dispose()
 
 
+def holder_corner_cases(folder: Path) -> Path:
+    """The sample with the holders the first load must add after its early holder years: a parcel
+    naming its code's holder with an earlier name, a code whose years carry no name (its years link
+    only once the parcels name it), a holder without a code, and a code only the parcels know."""
+    path = folder / "holders.gpkg"
+    shutil.copy(SAMPLE_GPKG, path)
+    parcels = gpd.read_file(path, layer="parcels")
+    hy = pyogrio.read_dataframe(path, layer="holder_years")
+    current = parcels.index[parcels["retired_on"].isna() & parcels["holder_credit_code"].isin(hy["credit_code"])]
+    codes = parcels["holder_credit_code"]
+    first, nameless, plain, only_parcels = (current[k] for k in (0, 10, 20, 30))
+    parcels.loc[first, "holder_name"] = "0号公司"  # sorts before every Chinese name
+    hy.loc[hy["credit_code"] == codes[nameless], "holder_name"] = None
+    hy = hy[hy["credit_code"] != codes[only_parcels]]
+    parcels.loc[plain, "holder_credit_code"] = None
+    parcels.to_file(path, layer="parcels", driver="GPKG")
+    pyogrio.write_dataframe(pd.DataFrame(hy), path, layer="holder_years", driver="GPKG")
+    return path
+
+
+@pytest.mark.parametrize("source", ["sample", "holder-corner-cases"])
 @pytest.mark.parametrize("bulk", [False, True], ids=["indexes-kept", "indexes-rebuilt"])
-def test_empty_register_load_equals_the_merge(db_settings, second_db_settings, monkeypatch, bulk):
+def test_empty_register_load_equals_the_merge(db_settings, second_db_settings, monkeypatch, tmp_path, bulk, source):
     """The direct COPY into an empty register stores exactly what the staging merge stores (the sample:
     history, splits and merges, support land, holders, holder years, disposals)."""
     import app.importer as importer
 
-    sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
+    sample = SAMPLE_GPKG if source == "sample" else holder_corner_cases(tmp_path)
     monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1 if bulk else 10**9)
     loaded = []
     real_finish = importer._EmptyLoad.finish
@@ -439,7 +462,7 @@ def test_register_with_v1_digests_reimports_unchanged_and_a_change_still_shows(d
     from gis.jurisdiction import load_jurisdiction
     from gis.sources import read_source
 
-    sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
+    sample = SAMPLE_GPKG
     first = run_import(db_settings, sample)
     src = read_source(sample, jurisdiction=load_jurisdiction(db_settings.jurisdiction), compact=True)
     v1 = dict(zip(src.parcels["parcel_code"], legacy_row_hashes(src, ewkb_layers(src, 4549)), strict=True))
@@ -472,7 +495,7 @@ def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engi
     """Unchanged holder years are not staged again; a changed figure and a renamed holder still land."""
     import app.importer as importer
 
-    sample = Path(__file__).resolve().parents[1] / "sample_parcels" / "tiantai.gpkg"
+    sample = SAMPLE_GPKG
     run_import(db_settings, sample)
     hy = pyogrio.read_dataframe(sample, layer="holder_years")
     codes = hy["credit_code"].unique().tolist()
