@@ -743,9 +743,12 @@ class _EmptyLoad:
     come from the sequences up front, holders are resolved to ids here, and each row is written once
     by COPY, parcels in Z-order. Results equal the merge's (tests/test_import.py compares the two
     paths table by table). ``read_source`` hands over each layer as it is validated (``rows`` /
-    ``done``), buildings block by block; the writer thread sends them meanwhile. Parcels go last:
-    their row hash covers their buildings and support land. A large load (``BULK_MIN_ROWS``) drops
-    the secondary indexes and foreign keys first and rebuilds each table's indexes when it is done.
+    ``done``), buildings block by block; the writer thread sends them meanwhile. The holder years
+    come first, with the holders they name, while the parcels are still being checked; the holders
+    only the parcels name follow once the parcels are in hand. Parcels are sent last: their row
+    hash covers their buildings and support land. A large load (``BULK_MIN_ROWS`` rows in a layer)
+    drops the secondary indexes and foreign keys first and rebuilds each table's indexes when it is
+    done.
     """
 
     def __init__(self, writer: _Writer, *, srid: int, source: str, advance=None):
