@@ -1238,9 +1238,9 @@ def _prepare_holder_years(df: pd.DataFrame | None, mapping: dict[str, str], issu
     canonical: dict[tuple, tuple[list[str], bool]] = {}  # a few distinct flag sets among 340,000 rows
 
     def canon(flags) -> tuple[list[str], bool]:
-        key = tuple(flags)
+        key = tuple(flags or ())  # None: the table has no compliance-flag column
         if key not in canonical:
-            names = sorted({FLAG_NAMES.get(f, f"?{f}") for f in flags})
+            names = sorted({FLAG_NAMES.get(f, f"?{f}") for f in key})
             canonical[key] = (names, any(f.startswith("?") for f in names))
         return canonical[key]
 

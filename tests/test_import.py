@@ -570,3 +570,18 @@ def test_new_holders_take_the_first_name_of_a_code_as_the_merge_does():
         {"name": "B公司", "credit_code": "C1"}, {"name": "乙公司", "credit_code": "C4"},
         {"name": "无代码厂", "credit_code": None}, {"name": "甲公司", "credit_code": "C2"},
     ]
+
+
+def test_holder_years_without_a_compliance_flag_column_import_with_no_flags(db_settings, engine, tmp_path):
+    """A contractor's holder-year table may lack the compliance-flag column: its years still import,
+    with no flags (it failed with a TypeError)."""
+    path = tmp_path / "no-flags.gpkg"
+    shutil.copy(SAMPLE_GPKG, path)
+    hy = pyogrio.read_dataframe(path, layer="holder_years")
+    pyogrio.write_dataframe(pd.DataFrame(hy.drop(columns=["compliance_flags"])), path, layer="holder_years",
+                            driver="GPKG")
+    result = run_import(db_settings, path)
+    assert result.counts["holder_years"] == len(hy)
+    with engine.connect() as conn:
+        flags = conn.execute(text("SELECT DISTINCT compliance_flags FROM holder_years")).scalars().all()
+    assert flags == [[]]
