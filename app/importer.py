@@ -855,14 +855,13 @@ class _EmptyLoad:
 
         self.early = self.writer.submit(load)
 
-    def _copy_years(self, conn: Connection, hy: pd.DataFrame, by_code: pd.Series) -> np.ndarray:
-        """COPY the years whose credit code ``by_code`` knows; returns which rows those were."""
+    def _copy_years(self, conn: Connection, hy: pd.DataFrame, by_code: pd.Series) -> None:
+        """COPY the years whose credit code ``by_code`` knows."""
         ids = hy["credit_code"].map(by_code)
         linked = ids.notna().to_numpy()
         _copy_frame(conn, "holder_years", hy[linked], _HOLDER_YEAR_COPY,
                     extra={"holder_id": ids[linked].to_numpy(dtype="float64")})
         self.counts["holder_years"] += int(linked.sum())
-        return linked
 
     def _late_holders(self, conn: Connection) -> tuple[pd.Series, pd.Series]:
         """The holders only the parcels name, a code's name where a parcel gives an earlier one, and the
