@@ -42,7 +42,6 @@ HSTS = "max-age=31536000"
 PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
                       "payment=(), usb=()")
 HTML_HEADERS = {"x-frame-options": "DENY", "referrer-policy": "same-origin", "permissions-policy": PERMISSIONS_POLICY}
-# FastAPI serves Swagger UI and ReDoc from jsDelivr (ReDoc's fonts from Google, the favicon from fastapi.tiangolo.com)
 _ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
 
