@@ -61,7 +61,7 @@ from app.rowhash import (
 from app.settings import Settings
 from gis.attributes import BUILDING_ATTRS, PARCEL_ATTRS, SUPPORT_ATTRS
 from gis.jurisdiction import load_jurisdiction
-from gis.sources import Issue, SourceData, read_source, release_memory
+from gis.sources import Issue, SourceData, per_object, read_source, release_memory
 
 __all__ = ["ImportOptions", "ImportResult", "import_path", "print_report"]
 
@@ -152,17 +152,6 @@ def _list_literal(v) -> str | None:
     return "{" + ",".join('"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"' for x in v) + "}"
 
 
-def _per_object(values: np.ndarray, f: Callable) -> np.ndarray:
-    """``f`` of each value, called once per distinct object: list columns share a few objects (the
-    importer's defaults, ``read_source``'s per-text lists), so 340,000 rows take a handful of calls."""
-    ids = np.fromiter(map(id, values), dtype=np.uintp, count=len(values))
-    _, firsts, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    out = np.empty(len(firsts), dtype=object)
-    for k, i in enumerate(firsts):
-        out[k] = f(values[i])
-    return out[inverse]
-
-
 def _arrow_column(s: pd.Series, kind: str) -> pa.Array:
     """One column as an Arrow array of the type COPY (FORMAT csv) expects; missing values become nulls."""
     if kind in ("float", "int"):
@@ -177,7 +166,7 @@ def _arrow_column(s: pd.Series, kind: str) -> pa.Array:
     if kind == "timestamp":  # datetime64 in UTC
         return pa.array(s, from_pandas=True).cast(pa.timestamp("us", tz="UTC"))
     if kind == "list":
-        return pa.array(_per_object(s.to_numpy(dtype=object), _list_literal), type=pa.string(), from_pandas=True)
+        return pa.array(per_object(s.to_numpy(dtype=object), _list_literal), type=pa.string(), from_pandas=True)
     if kind == "json":
         return pa.array([orjson.dumps(v).decode() if v is not None else None for v in s], type=pa.string())
     try:
@@ -513,8 +502,8 @@ def _changed_holder_years(conn: Connection, hy: pd.DataFrame) -> pd.DataFrame:
     found = at >= 0
     same = found.copy()
     at = at[found]
-    flags = np.array([",".join(f) if isinstance(f, list | tuple) else None for f in hy["compliance_flags"]],
-                     dtype=object)
+    flags = per_object(hy["compliance_flags"].to_numpy(dtype=object),
+                       lambda f: ",".join(f) if isinstance(f, list | tuple) else None)
     for col in ("holder_name", "rating", "above_scale", "compliance_flags"):
         a = flags[found] if col == "compliance_flags" else hy[col].to_numpy(dtype=object)[found]
         b = stored[col].to_numpy(dtype=object)[at]

@@ -585,3 +585,24 @@ def test_holder_years_without_a_compliance_flag_column_import_with_no_flags(db_s
     with engine.connect() as conn:
         flags = conn.execute(text("SELECT DISTINCT compliance_flags FROM holder_years")).scalars().all()
     assert flags == [[]]
+
+
+def test_compliance_flags_are_canonical_and_an_unknown_one_refuses_its_row(db_settings, tmp_path):
+    """Chinese or English flag names, in any order and separator, become the canonical English set; a
+    row naming a flag that does not exist is reported and skipped."""
+    from gis.jurisdiction import load_jurisdiction
+    from gis.sources import read_source
+
+    path = tmp_path / "flags.gpkg"
+    shutil.copy(SAMPLE_GPKG, path)
+    hy = pyogrio.read_dataframe(path, layer="holder_years")
+    hy["compliance_flags"] = ""
+    hy.loc[0, "compliance_flags"] = "环保；能耗"
+    hy.loc[1, "compliance_flags"] = "energy, environment"
+    hy.loc[2, "compliance_flags"] = "安全、噪音"
+    pyogrio.write_dataframe(pd.DataFrame(hy), path, layer="holder_years", driver="GPKG")
+    src = read_source(path, jurisdiction=load_jurisdiction(db_settings.jurisdiction), compact=True)
+    rows = src.holder_years.set_index("row")["compliance_flags"]
+    assert rows[1] == rows[2] == ["energy", "environment"] and rows[4] == []
+    assert 3 not in rows.index and len(rows) == len(hy) - 1
+    assert [(i.row, i.code) for i in src.issues if i.layer == "holder_years"] == [(3, "bad-holder-year")]
