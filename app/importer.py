@@ -473,6 +473,24 @@ TO STDOUT (FORMAT csv, HEADER)
 """
 
 
+def _positions_of_pairs(codes: np.ndarray, years: np.ndarray, find_codes: np.ndarray, find_years: np.ndarray
+                        ) -> np.ndarray:
+    """For each (code, year) to find, the position of that pair among ``codes``/``years`` (unique pairs), or -1.
+
+    Both are factorised together, unsorted, into one int64 key: a ``MultiIndex`` sorts its levels
+    first, 0.5 s for the 340,000 holder years of the generated county against 0.1 s here. A missing
+    code or year never matches.
+    """
+    n = len(codes)
+    code_key, _ = pd.factorize(np.concatenate([codes, find_codes]))
+    year_key, year_values = pd.factorize(np.concatenate([years, find_years]))
+    key = code_key.astype("int64") * (len(year_values) + 1) + year_key
+    key[(code_key < 0) | (year_key < 0)] = -1
+    at = pd.Index(key[:n]).get_indexer(key[n:])
+    at[key[n:] < 0] = -1
+    return at
+
+
 def _changed_holder_years(conn: Connection, hy: pd.DataFrame) -> pd.DataFrame:
     """The holder-year rows of holders with anything new: a year or figure not stored, or a new name.
 
@@ -497,8 +515,8 @@ def _changed_holder_years(conn: Connection, hy: pd.DataFrame) -> pd.DataFrame:
     if len(stored) == 0:
         return hy
     # each file row's stored row, compared one column at a time (a merged frame cost ~250 MB)
-    at = pd.MultiIndex.from_arrays([stored["credit_code"], stored["year"]]).get_indexer(
-        pd.MultiIndex.from_arrays([hy["credit_code"], hy["year"]]))
+    at = _positions_of_pairs(stored["credit_code"].to_numpy(dtype=object), stored["year"].to_numpy(),
+                             hy["credit_code"].to_numpy(dtype=object), hy["year"].to_numpy())
     found = at >= 0
     same = found.copy()
     at = at[found]

@@ -522,6 +522,18 @@ def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engi
     assert len(staged[1]) == 0 and not again.changed
 
 
+def test_positions_of_pairs_match_code_and_year_together():
+    """The re-import's lookup of each file holder year among the stored ones (code and year both)."""
+    from app.importer import _positions_of_pairs
+
+    codes = np.array(["A", "A", "B", None, "C"], dtype=object)
+    years = np.array([2024, 2025, 2024, 2024, 2023])
+    find = np.array(["B", "A", "A", "C", "B", None, "D"], dtype=object)
+    find_years = np.array([2024, 2025, 2023, 2023, 2025, 2024, 2024])
+    assert _positions_of_pairs(codes, years, find, find_years).tolist() == [2, 1, -1, 4, -1, -1, -1]
+    assert _positions_of_pairs(codes[:0], years[:0], find, find_years).tolist() == [-1] * 7
+
+
 def test_ewkb_blocks_are_what_postgis_and_shapely_write():
     """The SRID spliced into plain WKB gives exactly shapely's hex EWKB (which the row hash covers)."""
     from app.rowhash import EWKB as _EWKB
