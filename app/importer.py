@@ -1090,9 +1090,6 @@ def import_path(
 ) -> ImportResult:
     """Read ``path`` and import it in one transaction; returns the result (``refused`` if strict failed)."""
     jurisdiction = load_jurisdiction(settings.jurisdiction)
-    # the outline's projection is PROJ's first use in the process (~0.2 s, mostly without the GIL):
-    # made meanwhile, while the holder years are read, rather than when the parcels' CRS is checked
-    threading.Thread(target=lambda: jurisdiction.outline_storage, name="outline", daemon=True).start()
     t0 = time.perf_counter()
     own_engine = engine is None
     engine = engine or make_engine(settings)

@@ -69,6 +69,22 @@ def test_authority_order_in_storage_out():
     assert via4490 == pytest.approx(via84, abs=1e-9)  # CGCS2000 ↔ WGS84: a null transform, as in PROJ
 
 
+def test_outline_in_storage_crs_is_the_crs84_projection():
+    """The outline is projected from CGCS2000 lon/lat on a CGCS2000 grid, from CRS84 on any other:
+    on the CGCS2000 grid both give the same metres."""
+    import shapely
+    from shapely.geometry import Polygon
+
+    from gis.crs import transform_geom
+
+    ring = Polygon(TIANTAI.outline)
+    assert shapely.get_coordinates(TIANTAI.outline_storage).tolist() == \
+        shapely.get_coordinates(transform_geom(ring, CRS84, 4549)).tolist()
+    utm = type(TIANTAI).model_validate({**TIANTAI.model_dump(), "storage_epsg": 32651})  # WGS 84 / UTM 51N
+    assert shapely.get_coordinates(utm.outline_storage).tolist() == \
+        shapely.get_coordinates(transform_geom(ring, CRS84, 32651)).tolist()
+
+
 def test_extent_is_the_outline_grown():
     minx, miny, maxx, maxy = jurisdiction_extent(TIANTAI)
     assert minx < E < maxx and miny < N < maxy
