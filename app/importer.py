@@ -427,28 +427,44 @@ def _stage_disposals(conn: Connection, src: SourceData) -> None:
         )
 
 
-def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashes: list[str]):
+# what a re-import compares the file with, each as one CSV text: COPY TO sends a message per row, which
+# psycopg hands over one by one (0.9 s of Python for 340,000 holder years, against 0.02 s for one text)
+_CURRENT_DIGESTS = """
+SELECT string_agg(parcel_code || ',' || coalesce(row_hash, ''), E'\\n') FROM parcels WHERE valid_to IS NULL
+"""
+
+
+def _quoted(expr: str) -> str:
+    """SQL of ``expr`` as a CSV field: quoted text, or nothing for NULL."""
+    return f"""coalesce('"' || replace({expr}, '"', '""') || '"', '')"""
+
+
+def _plain(expr: str) -> str:
+    return f"coalesce(({expr})::text, '')"
+
+
+def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashes: list[str], registered: str):
     """Drop rows identical to what the register holds before anything is sent to the database.
 
     A current row whose code has a current version with the same hash, and a retired row whose code
     is already history (and not current), change nothing; their buildings and support land go too.
-    Returns the reduced source, EWKB arrays and hashes, and how many rows were dropped.
+    ``registered`` holds every current digest (``_CURRENT_DIGESTS``; filtering by the file's codes
+    cost 1.8 s: an array parameter of 200,000 strings, or a JSON one the planner cannot estimate and
+    loops over). Returns the reduced source, EWKB arrays and hashes, and how many rows were dropped.
     """
     p = src.parcels
     codes = p["parcel_code"].to_numpy()
     current = p["retired_on"].isna().to_numpy()
-    # every current digest (0.3 s for 200,000): filtering by the file's codes cost 1.8 s (an array
-    # parameter of 200,000 strings, or a JSON one the planner cannot estimate and loops over)
-    raw = conn.connection.driver_connection
-    registered = dict(raw.execute("SELECT parcel_code, row_hash FROM parcels WHERE valid_to IS NULL").fetchall())
     history = set(conn.execute(
         text("SELECT DISTINCT parcel_code FROM parcels "
              "WHERE parcel_code IN (SELECT jsonb_array_elements_text(CAST(:c AS jsonb)))"),
         {"c": orjson.dumps(codes[~current].tolist()).decode()}).scalars())
     by_code = pd.Series(codes)
-    stored = by_code.map(registered).to_numpy(dtype=object)
+    digests = _read_csv(registered, ["parcel_code", "row_hash"], {"parcel_code": pa.string(), "row_hash": pa.string()})
+    at = pd.Index(digests.column("parcel_code").to_numpy(zero_copy_only=False)).get_indexer(codes)
+    stored = np.append(digests.column("row_hash").to_numpy(zero_copy_only=False), None)[at]
     same = np.where(current, stored == np.asarray(hashes, dtype=object),
-                    by_code.isin(history).to_numpy() & ~by_code.isin(registered.keys()).to_numpy())
+                    by_code.isin(history).to_numpy() & (at < 0))
     legacy = current & ~same & np.fromiter((is_legacy(h) for h in stored), dtype=bool, count=len(stored))
     if legacy.any():
         same[legacy] = stored[legacy] == np.asarray(_legacy_hashes(src, wkb, legacy), dtype=object)
@@ -465,11 +481,14 @@ def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashe
     return reduced, reduced_wkb, reduced_hashes, int(same.sum())
 
 
-_STORED_HOLDER_YEARS = """
-COPY (SELECT h.credit_code, h.name AS holder_name, y.year, y.rating, y.tax_wan, y.revenue_wan, y.value_added_wan,
-             y.above_scale, array_to_string(y.compliance_flags, ',') AS compliance_flags
-      FROM holder_years y JOIN holders h ON h.id = y.holder_id)
-TO STDOUT (FORMAT csv, HEADER)
+_STORED_YEAR_COLUMNS = ["credit_code", "holder_name", "year", "rating", "tax_wan", "revenue_wan", "value_added_wan",
+                         "above_scale", "compliance_flags"]
+_STORED_HOLDER_YEARS = f"""
+SELECT string_agg({" || ',' || ".join([
+    _quoted("h.credit_code"), _quoted("h.name"), _plain("y.year"), _quoted("y.rating"), _plain("y.tax_wan"),
+    _plain("y.revenue_wan"), _plain("y.value_added_wan"), _plain("y.above_scale"),
+    _quoted("array_to_string(y.compliance_flags, ',')")])}, E'\\n')
+FROM holder_years y JOIN holders h ON h.id = y.holder_id
 """
 
 
@@ -491,29 +510,42 @@ def _positions_of_pairs(codes: np.ndarray, years: np.ndarray, find_codes: np.nda
     return at
 
 
-def _changed_holder_years(conn: Connection, hy: pd.DataFrame) -> pd.DataFrame:
+def _registered(conn: Connection) -> tuple[str, str]:
+    """What a re-import compares the file with, as CSV text: every current digest, every stored holder year.
+
+    Read while the file is still being read (``_import``): PostgreSQL builds the texts (~0.8 s for
+    the generated 200,000-parcel county) while this thread waits without the GIL. The import lock
+    keeps other imports, the only writers of holder years, out meanwhile; a parcel that an operation
+    retires in between is found retired by the merge, as before. (A text value holds at most 1 GB,
+    some 10 million holder years: far beyond a county's register.)
+    """
+    return (conn.execute(text(_CURRENT_DIGESTS)).scalar() or "",
+            conn.execute(text(_STORED_HOLDER_YEARS)).scalar() or "")
+
+
+def _read_csv(data: str, names: list[str], types: dict[str, pa.DataType]) -> pa.Table:
+    if not data:
+        return pa.table({n: pa.array([], type=types.get(n, pa.string())) for n in names})
+    return pacsv.read_csv(pa.py_buffer(data.encode()), read_options=pacsv.ReadOptions(column_names=names),
+                          parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                          convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                               quoted_strings_can_be_null=False))
+
+
+def _changed_holder_years(hy: pd.DataFrame, stored_years: str) -> pd.DataFrame:
     """The holder-year rows of holders with anything new: a year or figure not stored, or a new name.
 
     A re-import would otherwise stage and upsert all of them (340,000 rows of the generated county,
     ~4 s of SQL that changes nothing). A holder is dropped only when every one of its rows equals the
     stored one (figures to the cent, as stored) under the stored name; everything else goes to the
-    upsert, which decides exactly as before. All stored rows are read (one sequential pass, ~1 s for
-    340,000): filtering by the file's 170,000 codes made the planner loop over an index instead.
+    upsert, which decides exactly as before. ``stored_years`` is every stored row (``_registered``:
+    one sequential pass; filtering by the file's 170,000 codes made the planner loop over an index).
     """
-    if len(hy) == 0:
+    if len(hy) == 0 or not stored_years:
         return hy
-    raw = conn.connection.driver_connection
-    buf = bytearray()
-    with raw.cursor() as cur, cur.copy(_STORED_HOLDER_YEARS) as copy:
-        for data in copy:
-            buf += data
-    stored = pacsv.read_csv(pa.py_buffer(bytes(buf)), convert_options=pacsv.ConvertOptions(
-        column_types={"credit_code": pa.string(), "holder_name": pa.string(), "rating": pa.string(),
-                      "compliance_flags": pa.string(), "above_scale": pa.bool_()},
-        true_values=["t"], false_values=["f"], strings_can_be_null=True, quoted_strings_can_be_null=False,
-    )).to_pandas()
-    if len(stored) == 0:
-        return hy
+    stored = _read_csv(stored_years, _STORED_YEAR_COLUMNS, {
+        "credit_code": pa.string(), "holder_name": pa.string(), "rating": pa.string(), "compliance_flags": pa.string(),
+        "above_scale": pa.bool_()}).to_pandas()
     # each file row's stored row, compared one column at a time (a merged frame cost ~250 MB)
     at = _positions_of_pairs(stored["credit_code"].to_numpy(dtype=object), stored["year"].to_numpy(),
                              hy["credit_code"].to_numpy(dtype=object), hy["year"].to_numpy())
@@ -525,14 +557,19 @@ def _changed_holder_years(conn: Connection, hy: pd.DataFrame) -> pd.DataFrame:
     for col in ("holder_name", "rating", "above_scale", "compliance_flags"):
         a = flags[found] if col == "compliance_flags" else hy[col].to_numpy(dtype=object)[found]
         b = stored[col].to_numpy(dtype=object)[at]
-        same[found] &= (a == b) | (pd.isna(a) & pd.isna(b))
+        eq = np.asarray(a == b, dtype=bool)
+        ne = ~eq
+        eq[ne] = pd.isna(a[ne]) & pd.isna(b[ne])  # missing on both sides (NaN is not equal to itself)
+        same[found] &= eq
     for col in ("tax_wan", "revenue_wan", "value_added_wan"):
         a = pd.to_numeric(hy[col], errors="coerce").to_numpy(dtype="float64")[found]
         b = stored[col].to_numpy(dtype="float64")[at]
         same[found] &= (np.abs(a - b) < 1e-9) | (np.isnan(a) & np.isnan(b))
     del stored
-    unchanged = pd.Series(same).groupby(hy["credit_code"].to_numpy()).all()
-    return hy[~hy["credit_code"].map(unchanged).fillna(False).to_numpy(dtype=bool)]
+    holder, holders = pd.factorize(hy["credit_code"].to_numpy(dtype=object), use_na_sentinel=False)
+    changed = np.zeros(len(holders), dtype=bool)
+    changed[holder[~same]] = True
+    return hy[changed[holder]]
 
 
 def _legacy_hashes(src: SourceData, wkb: dict[str, EWKB], rows: np.ndarray) -> list[str]:
@@ -961,13 +998,19 @@ def _import(conn: Connection, read: Callable[[_EmptyLoad | None], SourceData], o
         finally:
             writer.stop()
         return _conclude(conn, src, opts, counts, [], t0)
-    src = read(None)
+    reader = _Writer(conn)  # the connection is idle while the file is read: what it is compared with comes meanwhile
+    try:
+        registered = reader.submit(_registered)
+        src = read(None)
+        reader.close()
+    finally:
+        reader.stop()
     if on_read:
         on_read(src)
     _refuse_if_strict(src, opts)
     wkb = ewkb_layers(src, srid)
     counts, bad = _merge(conn, src, wkb, row_hashes(src, wkb), opts, source=source,
-                         sliver_area_m2=sliver_area_m2, advance=advance)
+                         sliver_area_m2=sliver_area_m2, registered=registered.result(), advance=advance)
     return _conclude(conn, src, opts, counts, bad, t0)
 
 
@@ -1020,12 +1063,19 @@ def _conclude(conn: Connection, src: SourceData, opts: ImportOptions, counts: di
 
 
 def _merge(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashes: list[str], opts: ImportOptions, *,
-           source: str, sliver_area_m2: float, advance=None) -> tuple[dict[str, int], list[Issue]]:
-    """Into a register that holds parcels: stage the rows and merge them with set-based SQL."""
-    src, wkb, hashes, n_same = _only_changed(conn, src, wkb, hashes)
+           source: str, sliver_area_m2: float, registered: tuple[str, str],
+           advance=None) -> tuple[dict[str, int], list[Issue]]:
+    """Into a register that holds parcels: stage the rows and merge them with set-based SQL.
+
+    ``registered``: ``_registered`` of this transaction, read before the file was.
+    """
+    digests, stored_years = registered
+    src, wkb, hashes, n_same = _only_changed(conn, src, wkb, hashes, digests)
     release_memory()
     _stage_features(conn, src, wkb)
-    _stage_holder_years(conn, dataclasses.replace(src, holder_years=_changed_holder_years(conn, src.holder_years)))
+    _stage_holder_years(conn, dataclasses.replace(src, holder_years=_changed_holder_years(src.holder_years,
+                                                                                         stored_years)))
+    del registered, digests, stored_years
     if advance:
         advance(n_same)
     _stage_parcels(conn, src, hashes, wkb, advance)

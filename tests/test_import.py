@@ -509,7 +509,7 @@ def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engi
     staged = []
     real = importer._changed_holder_years
     monkeypatch.setattr(importer, "_changed_holder_years",
-                        lambda conn, frame: staged.append(out := real(conn, frame)) or out)
+                        lambda frame, stored: staged.append(out := real(frame, stored)) or out)
     result = run_import(db_settings, path)
     assert set(staged[0]["credit_code"]) == {codes[0], codes[1]}
     assert result.counts["holder_years"] == 1 and result.counts["inserted"] == result.counts["updated"] == 0
@@ -520,6 +520,30 @@ def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engi
     assert years == len(hy)
     again = run_import(db_settings, path)
     assert len(staged[1]) == 0 and not again.changed
+
+
+def test_reimport_compares_names_with_quotes_commas_and_line_breaks(db_settings, engine, tmp_path, monkeypatch):
+    """The stored holder years and digests come back as CSV text: names that need quoting compare equal."""
+    import app.importer as importer
+
+    hy = pyogrio.read_dataframe(SAMPLE_GPKG, layer="holder_years")
+    code = hy["credit_code"].iloc[0]
+    hy.loc[hy["credit_code"] == code, "holder_name"] = '天台县"双引号",逗号\n换行有限公司'
+    path = tmp_path / "quoted.gpkg"
+    shutil.copy(SAMPLE_GPKG, path)
+    pyogrio.write_dataframe(hy, path, layer="holder_years")
+    run_import(db_settings, path)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT name FROM holders WHERE credit_code = :c"), {"c": code}).scalar()
+    assert '"' in stored and "," in stored and "\n" in stored
+
+    staged = []
+    real = importer._changed_holder_years
+    monkeypatch.setattr(importer, "_changed_holder_years",
+                        lambda frame, stored: staged.append(out := real(frame, stored)) or out)
+    again = run_import(db_settings, path)
+    assert len(staged) == 1 and len(staged[0]) == 0
+    assert not again.changed and again.counts["unchanged"] == len(pyogrio.read_dataframe(SAMPLE_GPKG, layer="parcels"))
 
 
 def test_positions_of_pairs_match_code_and_year_together():
