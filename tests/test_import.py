@@ -316,6 +316,25 @@ def test_building_problems_reported_per_row(db_settings, engine, tmp_path, monke
         assert sorted(conn.execute(text("SELECT number FROM buildings")).scalars()) == ["1", "9"]
 
 
+def test_blocks_are_read_ahead_in_order_and_not_held(tmp_path, monkeypatch):
+    """Each block is read while the previous one is checked; a handed-over block is freed by its ``del``."""
+    import weakref
+
+    from gis.sources import _blocks
+
+    monkeypatch.setattr("gis.sources.FEATURE_BLOCK", 3)
+    b = buildings_for(grid_parcels(n=4))
+    b.to_file(tmp_path / "b.gpkg", layer="buildings")
+    got = []
+    for start, frame in _blocks((tmp_path / "b.gpkg", "buildings"), None, len(b)):
+        got.append((start, frame["number"].tolist()))
+        ref = weakref.ref(frame)
+        del frame
+        assert ref() is None
+    assert [start for start, _ in got] == list(range(0, len(b), 3))
+    assert [n for _, numbers in got for n in numbers] == b["number"].tolist()
+
+
 # ---------------------------------------------------------------- fast path of a large first import
 
 _INDEXES_AND_KEYS = text(
