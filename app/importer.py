@@ -1077,7 +1077,6 @@ def _merge(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashes: list
     _stage_features(conn, src, wkb)
     _stage_holder_years(conn, dataclasses.replace(src, holder_years=_changed_holder_years(src.holder_years,
                                                                                          stored_years)))
-    del registered, digests, stored_years
     if advance:
         advance(n_same)
     _stage_parcels(conn, src, hashes, wkb, advance)
