@@ -28,6 +28,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gis.attributes import BUILDING_ATTRS, PARCEL_ATTRS, SUPPORT_ATTRS, Attr
@@ -94,11 +95,8 @@ class EWKB:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(binascii.hexlify(out.tobytes())))
 
     def hex(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        srid = self.srid_hex
-        out = np.empty(len(self.wkb[start:stop]), dtype=object)
-        # byte 0: order; bytes 1-4: type (LE), whose high byte takes the SRID flag 0x20; then the SRID
-        out[:] = [h[:8] + "20" + srid + h[10:] for h in (b.hex().upper() for b in self.wkb[start:stop])]
-        return out
+        """Upper-case hex EWKB of rows ``start:stop`` as Python strings (what v1 digests hash)."""
+        return pc.ascii_upper(self.arrow(slice(start, stop))).to_numpy(zero_copy_only=False).astype(object)
 
 
 def ewkb_layers(src: SourceData, srid: int) -> dict[str, EWKB]:
