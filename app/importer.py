@@ -483,8 +483,7 @@ def _only_changed(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashe
     return reduced, reduced_wkb, reduced_hashes, int(same.sum())
 
 
-_STORED_YEAR_COLUMNS = ["credit_code", "holder_name", "year", "rating", "tax_wan", "revenue_wan", "value_added_wan",
-                         "above_scale", "compliance_flags"]
+# the columns of HOLDER_YEAR_KINDS, in its order; the flags as the text ``_changed_holder_years`` compares
 _STORED_HOLDER_YEARS = f"""
 SELECT convert_to(string_agg({" || ',' || ".join([
     _quoted("h.credit_code"), _quoted("h.name"), _plain("y.year"), _quoted("y.rating"), _plain("y.tax_wan"),
@@ -545,9 +544,9 @@ def _changed_holder_years(hy: pd.DataFrame, stored_years: bytes) -> pd.DataFrame
     """
     if len(hy) == 0 or not stored_years:
         return hy
-    stored = _read_csv(stored_years, _STORED_YEAR_COLUMNS, {
-        "credit_code": pa.string(), "holder_name": pa.string(), "rating": pa.string(), "compliance_flags": pa.string(),
-        "above_scale": pa.bool_()}).to_pandas()
+    stored = _read_csv(stored_years, list(HOLDER_YEAR_KINDS), {
+        col: pa.bool_() if kind == "bool" else pa.string()
+        for col, kind in HOLDER_YEAR_KINDS.items() if kind in ("str", "list", "bool")}).to_pandas()
     # each file row's stored row, compared one column at a time (a merged frame cost ~250 MB)
     at = _positions_of_pairs(stored["credit_code"].to_numpy(dtype=object), stored["year"].to_numpy(),
                              hy["credit_code"].to_numpy(dtype=object), hy["year"].to_numpy())
@@ -978,10 +977,13 @@ def _begin(conn: Connection) -> bool:
     return bool(conn.execute(text(_EMPTY_SQL)).scalar())
 
 
+def _refusal(src: SourceData, issues: list[Issue]) -> _Refused:
+    return _Refused(ImportResult(str(src.path), src.source_crs, src.encoding, issues=issues, refused=True))
+
+
 def _refuse_if_strict(src: SourceData, opts: ImportOptions) -> None:
     if opts.strict and src.errors:
-        raise _Refused(ImportResult(str(src.path), src.source_crs, src.encoding, issues=list(src.issues),
-                                    refused=True))
+        raise _refusal(src, list(src.issues))
 
 
 def _import(conn: Connection, read: Callable[[_EmptyLoad | None], SourceData], opts: ImportOptions, *, source: str,
@@ -1111,8 +1113,7 @@ def _merge(conn: Connection, src: SourceData, wkb: dict[str, EWKB], hashes: list
         )
     if bad_rows:
         if opts.strict:
-            raise _Refused(ImportResult(str(src.path), src.source_crs, src.encoding,
-                                        issues=[*src.issues, *bad_rows.values()], refused=True))
+            raise _refusal(src, [*src.issues, *bad_rows.values()])
         conn.execute(text("DELETE FROM stage_parcels WHERE row = ANY(:rows)"), {"rows": list(bad_rows)})
 
     conn.execute(text("CREATE TEMP TABLE stage_parcel_holders ON COMMIT DROP AS "
