@@ -510,10 +510,19 @@ def test_register_with_v1_digests_reimports_unchanged_and_a_change_still_shows(d
     assert name == "改名后的地块" and len(digest) == 16
 
 
-def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engine, tmp_path, monkeypatch):
-    """Unchanged holder years are not staged again; a changed figure and a renamed holder still land."""
+def _staged_holder_years(monkeypatch) -> list[pd.DataFrame]:
+    """The holder years each later import sends to staging (what ``_changed_holder_years`` keeps)."""
     import app.importer as importer
 
+    staged: list[pd.DataFrame] = []
+    real = importer._changed_holder_years
+    monkeypatch.setattr(importer, "_changed_holder_years",
+                        lambda frame, stored: staged.append(out := real(frame, stored)) or out)
+    return staged
+
+
+def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engine, tmp_path, monkeypatch):
+    """Unchanged holder years are not staged again; a changed figure and a renamed holder still land."""
     sample = SAMPLE_GPKG
     run_import(db_settings, sample)
     hy = pyogrio.read_dataframe(sample, layer="holder_years")
@@ -525,10 +534,7 @@ def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engi
     shutil.copy(sample, path)
     pyogrio.write_dataframe(hy, path, layer="holder_years")
 
-    staged = []
-    real = importer._changed_holder_years
-    monkeypatch.setattr(importer, "_changed_holder_years",
-                        lambda frame, stored: staged.append(out := real(frame, stored)) or out)
+    staged = _staged_holder_years(monkeypatch)
     result = run_import(db_settings, path)
     assert set(staged[0]["credit_code"]) == {codes[0], codes[1]}
     assert result.counts["holder_years"] == 1 and result.counts["inserted"] == result.counts["updated"] == 0
@@ -543,8 +549,6 @@ def test_reimport_sends_only_holders_with_new_figures_or_names(db_settings, engi
 
 def test_reimport_compares_names_with_quotes_commas_and_line_breaks(db_settings, engine, tmp_path, monkeypatch):
     """The stored holder years and digests come back as CSV text: names that need quoting compare equal."""
-    import app.importer as importer
-
     hy = pyogrio.read_dataframe(SAMPLE_GPKG, layer="holder_years")
     code = hy["credit_code"].iloc[0]
     hy.loc[hy["credit_code"] == code, "holder_name"] = '天台县"双引号",逗号\n换行有限公司'
@@ -556,10 +560,7 @@ def test_reimport_compares_names_with_quotes_commas_and_line_breaks(db_settings,
         stored = conn.execute(text("SELECT name FROM holders WHERE credit_code = :c"), {"c": code}).scalar()
     assert '"' in stored and "," in stored and "\n" in stored
 
-    staged = []
-    real = importer._changed_holder_years
-    monkeypatch.setattr(importer, "_changed_holder_years",
-                        lambda frame, stored: staged.append(out := real(frame, stored)) or out)
+    staged = _staged_holder_years(monkeypatch)
     again = run_import(db_settings, path)
     assert len(staged) == 1 and len(staged[0]) == 0
     assert not again.changed and again.counts["unchanged"] == len(pyogrio.read_dataframe(SAMPLE_GPKG, layer="parcels"))
